@@ -1,0 +1,89 @@
+# vial: static musl build, tests, install. See README.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CONFIG  ?= config.h
+CC       = musl-gcc
+BUILD    = build
+DEPS     = $(CURDIR)/$(BUILD)/deps
+KINC     = $(BUILD)/kinc
+CAPNG    = $(DEPS)/lib/libcap-ng.a
+ARCH_INC = /usr/include/$(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+
+CFLAGS  ?= -O2
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+	   -fstack-protector-strong -fstack-clash-protection -fcf-protection \
+	   -fno-strict-overflow -isystem $(KINC) -I$(DEPS)/include
+LDFLAGS += -static -s -Wl,-z,relro,-z,now,-z,noexecstack -L$(DEPS)/lib
+DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
+	   -DBUILD_DATE='"$(shell date -u +%Y-%m-%d)"' \
+	   -DBUILD_CC='"$(shell $(CC) -dumpversion 2>/dev/null | sed 's/^/gcc /')"' \
+	   -DCAPNG_VERSION='"$(CAPNG_VER)"'
+CAPNG_VER = 0.8.3
+SRC      = main.c priv.c image.c protect.c loop.c ns.c etc.c config.c
+OBJ      = $(SRC:%.c=$(BUILD)/%.o)
+
+# What the build, the tests and the demo need from Debian.
+PKGS = musl-tools dpkg-dev make gcc squashfs-tools e2fsprogs erofs-utils \
+       busybox-static siftool util-linux perl python3 strace passwd
+
+all: vial
+
+vial: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) -lcap-ng
+
+$(BUILD)/%.o: %.c vial.h $(CONFIG) $(CAPNG) | $(KINC)
+	$(CC) $(CFLAGS) $(DEFS) -c -o $@ $<
+
+# musl-gcc sees no kernel headers by itself: give it links to Debian's.
+$(KINC):
+	mkdir -p $@
+	ln -sfn /usr/include/linux $@/linux
+	ln -sfn /usr/include/asm-generic $@/asm-generic
+	ln -sfn $(ARCH_INC)/asm $@/asm
+
+# libcap-ng from Debian's source package, built against musl: Debian's own
+# libcap-ng.a is glibc's (__*_chk, glibc TLS) and does not link.
+$(CAPNG): | $(KINC)
+	@command -v musl-gcc >/dev/null || $(MAKE) pkgs
+	./build-capng.sh $(DEPS) $(abspath $(KINC))
+
+pkgs:
+	@missing=; for p in $(PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+deps: pkgs $(CAPNG)
+
+install: vial
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -o root -g root -m 4755 vial $(DESTDIR)$(PREFIX)/bin/vial
+	install -o root -g root -m 0644 vial.1 $(DESTDIR)$(PREFIX)/share/man/man1/vial.1
+
+# The main job: build, install setuid in a local prefix, make a busybox
+# image, and run a command in it as an unprivileged user.
+DEMO = /var/tmp/vial-demo
+demo: deps vial
+	$(MAKE) install PREFIX=$(DEMO)
+	./t/mkimage.sh $(DEMO)/busybox.sqfs
+	@echo '$$ setpriv --reuid=nobody --regid=nogroup --clear-groups $(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs sh -c "id; cat /etc/os-release 2>/dev/null || uname -a"'
+	@cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		$(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs \
+		sh -c 'echo "hello from inside $$(hostname): $$(id)"; ls /'
+
+check: deps vial t/probe
+	prove -v t/
+
+t/probe: t/probe.c | $(KINC)
+	$(CC) -O2 -static -Wall -Wextra -Werror -isystem $(KINC) -o $@ $<
+
+clean:
+	rm -rf vial t/probe $(BUILD)/*.o
+
+distclean: clean
+	rm -rf $(BUILD)
+
+.PHONY: all pkgs deps install demo check clean distclean

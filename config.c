@@ -1,0 +1,16 @@
+/* The compiled-in site policy: config.h's data, gathered in one place. */
+#include <stddef.h>
+
+#include "vial.h"
+#include CONFIG_H
+
+const struct policy policy = {
+	.protected = PROTECTED_DIRS,
+	.nprotected = LEN(PROTECTED_DIRS),
+	.image_group = IMAGE_GROUP,
+	.user_formats = USER_FORMATS,
+	.root_formats = ROOT_FORMATS,
+	.share_loops = SHARE_LOOP_DEVICES,
+	.max_loops = MAX_LOOP_DEVICES,
+	.stage_dir = STAGE_DIR,
+};

@@ -1,0 +1,65 @@
+/*
+ * vial site policy. Data only: edit it (or a copy, built with
+ * `make CONFIG=site.h`), rebuild, and copy the binary onto the nodes.
+ * `vial config` prints what a binary was built with.
+ */
+
+/*
+ * Protected directories: root-owned images in these directories may be
+ * run by users who cannot read them. Each entry is a directory and the
+ * group whose members may run its images (NULL: every user).
+ * Default: { "/opt/vial/protected", NULL }.
+ * Risk: anyone allowed can run every image placed there. vial refuses the
+ * directory unless it and every directory above it is owned by root and
+ * not writable by group or other. Keep it on local disk (or see
+ * IMAGE_GROUP for root-squashed NFS). To turn the feature off, leave the
+ * single entry { NULL, NULL }.
+ */
+static const struct protected_dir PROTECTED_DIRS[] = {
+	{ "/opt/vial/protected", NULL },
+};
+
+/*
+ * Image group for root-squashed NFS: when set, an image in a protected
+ * directory owned by root:IMAGE_GROUP, mode 0640, is opened with the
+ * caller's uid and this group (never with root's rights, which the NFS
+ * server would squash). Users must NOT be members of this group.
+ * Default: NULL (off). Risk: every file this group can read under the
+ * protected directories becomes runnable.
+ */
+#define IMAGE_GROUP NULL
+
+/*
+ * Formats vial mounts from images the caller could write (not owned by
+ * root, or writable by group or other). Each format is a kernel file
+ * system driver parsing bytes the user controls: attack surface
+ * (CVE-2023-30549 reached ext4 through setuid Apptainer).
+ * Default: FMT_SQUASHFS.
+ */
+#define USER_FORMATS FMT_SQUASHFS
+
+/*
+ * Formats vial mounts from images owned by root and not writable by group
+ * or other (an admin put them there). Default: all.
+ */
+#define ROOT_FORMATS (FMT_SQUASHFS | FMT_EXT | FMT_EROFS)
+
+/*
+ * Share loop devices: a launch reuses a device already bound read-only to
+ * the same image, so all jobs on a node share one superblock and page
+ * cache. Default: 1. Risk: none known; the access check comes first.
+ */
+#define SHARE_LOOP_DEVICES 1
+
+/*
+ * Highest number of loop devices vial will use (/dev/loop0 ..
+ * /dev/loop<N-1>). Default: 256.
+ */
+#define MAX_LOOP_DEVICES 256
+
+/*
+ * Host directory under which vial mounts its private staging tmpfs. The
+ * mount exists only in the container's own mount namespace; the host
+ * never sees it. It must exist on every node. Default: "/tmp".
+ */
+#define STAGE_DIR "/tmp"

@@ -1,0 +1,158 @@
+/*
+ * The container's /etc/passwd and /etc/group: the image's own, with the
+ * caller's entries added so that `id`, `whoami` and ls -l work inside.
+ * Neither /etc nor the files are followed if they are symlinks in the
+ * image (a link /etc/passwd -> /etc/shadow must not copy the host's).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vial.h"
+
+#define ETC_MAX (1 << 20)	/* bigger image files are cut at a line end */
+
+static char pw_line[PATH_MAX * 2 + 256];
+static struct { gid_t gid; char line[160]; } *gr;	/* the caller's groups */
+static size_t ngr;
+
+void etc_prepare(void)
+{
+	const struct user *u = priv_user();
+	struct group *g;
+
+	snprintf(pw_line, sizeof pw_line, "%s:x:%u:%u:%s:%s:%s\n", u->name,
+		 (unsigned)u->uid, (unsigned)u->gid, u->gecos, u->home, u->shell);
+	gr = calloc((size_t)u->ngroups + 1, sizeof *gr);
+	if (!gr)
+		die("out of memory");
+	setgrent();
+	while ((g = getgrent()) && ngr <= (size_t)u->ngroups) {
+		if (!priv_in_group(g->gr_gid))
+			continue;
+		gr[ngr].gid = g->gr_gid;
+		snprintf(gr[ngr++].line, sizeof gr->line, "%s:x:%u:%s\n", g->gr_name,
+			 (unsigned)g->gr_gid, u->name);
+	}
+	endgrent();
+}
+
+/* Does a line of `buf` have `val` in field `field` (0-based)? */
+static int has_field(const char *buf, int field, const char *val)
+{
+	size_t n = strlen(val);
+
+	for (const char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : l) {
+		const char *f = l;
+		for (int i = 0; i < field && f; i++) {
+			f = strpbrk(f, ":\n");
+			f = (f && *f == ':') ? f + 1 : NULL;
+		}
+		if (f && !strncmp(f, val, n) && (f[n] == ':' || f[n] == '\n' || !f[n]))
+			return 1;
+	}
+	return 0;
+}
+
+static char *slurp(int dir, const char *name, size_t *len)
+{
+	char *buf = calloc(1, ETC_MAX + 2);
+	ssize_t n = 0;
+	int fd;
+
+	if (!buf)
+		die("out of memory");
+	*len = 0;
+	priv_raise();
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	priv_lower();
+	if (fd < 0)
+		return buf;	/* missing or a symlink: start empty */
+	while (*len < ETC_MAX && (n = read(fd, buf + *len, ETC_MAX - *len)) > 0)
+		*len += (size_t)n;
+	close(fd);
+	if (n < 0)
+		*len = 0;
+	while (*len && buf[*len - 1] != '\n' && *len == ETC_MAX)
+		(*len)--;
+	if (*len && buf[*len - 1] != '\n')
+		buf[(*len)++] = '\n';
+	buf[*len] = 0;
+	return buf;
+}
+
+static void write_all(int fd, const char *p, size_t n, const char *name)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0)
+			die_errno("write /etc/%s in the container", name);
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Rewrite /etc/NAME in the overlay: the image's lines, then ours. */
+static void rewrite(int dir, const char *name, char *buf, size_t len,
+		    const char *add, size_t addlen)
+{
+	int fd;
+
+	priv_raise();
+	unlinkat(dir, name, 0);	/* a symlink or the image's copy */
+	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	priv_lower();
+	if (fd < 0)
+		die_errno("cannot write /etc/%s in the container", name);
+	write_all(fd, buf, len, name);
+	write_all(fd, add, addlen, name);
+	if (close(fd))
+		die_errno("close /etc/%s", name);
+	free(buf);
+}
+
+static void add_groups(int dir)
+{
+	size_t len, alen = 0;
+	char *buf = slurp(dir, "group", &len);
+	char *add = calloc(ngr + 1, sizeof gr->line);
+	char gid[16];
+
+	if (!add)
+		die("out of memory");
+	for (size_t i = 0; i < ngr; i++) {
+		snprintf(gid, sizeof gid, "%u", (unsigned)gr[i].gid);
+		if (!has_field(buf, 2, gid))
+			alen += (size_t)sprintf(add + alen, "%s", gr[i].line);
+	}
+	rewrite(dir, "group", buf, len, add, alen);
+	free(add);
+}
+
+/* `root` is the new root's fd; nothing from the host is bound in it yet. */
+void etc_add_user(int root)
+{
+	const struct user *u = priv_user();
+	size_t len;
+	char *buf;
+	int dir;
+
+	priv_raise();
+	if (mkdirat(root, "etc", 0755) && errno != EEXIST)
+		die_errno("mkdir /etc in the container");
+	dir = openat(root, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	priv_lower();
+	if (dir < 0)
+		die_errno("/etc in the container is not a directory");
+	buf = slurp(dir, "passwd", &len);
+	if (has_field(buf, 0, u->name))
+		free(buf);
+	else
+		rewrite(dir, "passwd", buf, len, pw_line, strlen(pw_line));
+	add_groups(dir);
+	close(dir);
+}

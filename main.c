@@ -1,0 +1,295 @@
+/*
+ * vial: run a command inside a container image.
+ * The command line, the launch sequence as one function, error reporting.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "vial.h"
+
+extern char **environ;
+int verbose;
+
+static void vmsg(const char *fmt, va_list ap, int err)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	if (err)
+		dprintf(2, "vial: %s: %s\n", buf, strerror(err));
+	else
+		dprintf(2, "vial: %s\n", buf);
+}
+
+_Noreturn void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+	_exit(255);
+}
+
+_Noreturn void die_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap, e);
+	va_end(ap);
+	_exit(255);
+}
+
+void debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: vial exec  [options] IMAGE COMMAND [ARG...]\n"
+	      "       vial run   [options] IMAGE [ARG...]\n"
+	      "       vial shell [options] IMAGE\n"
+	      "       vial inspect IMAGE\n"
+	      "       vial config | version | help\n"
+	      "options:\n"
+	      "  -v, --verbose   say what vial does, on stderr\n"
+	      "  --              end of options\n", f);
+}
+
+/* Make sure 0-2 are open, so nothing vial opens can land on them. */
+static void fds_sanitise(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n != fd)
+			_exit(255);
+	}
+}
+
+/*
+ * What the process is before anything else runs. vial itself runs with an
+ * empty environment, so nothing can honour LD_*, TZ, TMPDIR, LOCPATH, ...
+ * while privileged; the caller's environment is kept aside, untouched,
+ * for the command (a job's TMPDIR, Slurm's and MPI's variables).
+ */
+static void sanitise(int argc, char **envp, struct launch *l)
+{
+	fds_sanitise();
+	if (argc < 1 || !envp)
+		die("refusing to run with an empty argument list (argc 0)");
+	l->envp = envp;
+	environ = NULL;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		die_errno("prctl(PR_SET_DUMPABLE)");
+	l->umask = umask(022);
+}
+
+/* The install mistakes an admin can act on, said plainly. */
+static void self_check(void)
+{
+	struct stat st;
+	struct statvfs sv;
+
+	if (stat("/proc/self/exe", &st))
+		die_errno("cannot stat /proc/self/exe (is /proc mounted?)");
+	if (st.st_uid != 0)
+		die("vial is not owned by root (install it with make install)");
+	if (st.st_mode & S_ISGID)
+		die("vial must not be setgid (chmod g-s)");
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		die("vial is writable by group or other (chmod 4755)");
+	if (priv_is_root())
+		return;
+	if (!(st.st_mode & S_ISUID))
+		die("vial is not setuid root (chmod 4755, owner root)");
+	if (statvfs("/proc/self/exe", &sv) == 0 && (sv.f_flag & ST_NOSUID))
+		die("vial is on a nosuid mount: the kernel ignores its setuid bit; "
+		    "install it on a file system mounted without nosuid");
+	die("vial did not gain root: setuid ignored (no_new_privs set, "
+	    "or in a user namespace)");
+}
+
+static void print_config(void)
+{
+	static const char *fmts[] = { "squashfs", "ext", "erofs" };
+
+	printf("vial %s site policy (built from %s)\n", VIAL_VERSION, CONFIG_H);
+	printf("protected directories:\n");
+	for (size_t i = 0; i < policy.nprotected; i++) {
+		if (!policy.protected[i].path)
+			continue;
+		printf("  %s  group: %s\n", policy.protected[i].path,
+		       policy.protected[i].group ? policy.protected[i].group
+						 : "(any user)");
+	}
+	printf("image group (root-squashed NFS): %s\n",
+	       policy.image_group ? policy.image_group : "(off)");
+	printf("formats from images the user can write:");
+	for (unsigned i = 0; i < LEN(fmts); i++)
+		if (policy.user_formats & (1u << i))
+			printf(" %s", fmts[i]);
+	printf("\nformats from root-owned images:");
+	for (unsigned i = 0; i < LEN(fmts); i++)
+		if (policy.root_formats & (1u << i))
+			printf(" %s", fmts[i]);
+	printf("\nshare loop devices: %s\n", policy.share_loops ? "yes" : "no");
+	printf("max loop devices: %u\n", policy.max_loops);
+	printf("staging directory: %s\n", policy.stage_dir);
+}
+
+static void print_version(void)
+{
+	printf("vial %s\n", VIAL_VERSION);
+	printf("built %s with %s, static musl, libcap-ng %s\n",
+	       BUILD_DATE, BUILD_CC, CAPNG_VERSION);
+	printf("config: %s\n", CONFIG_H);
+}
+
+/* vial [-v] VERB [options] IMAGE [command...] */
+static void parse(int argc, char **argv, struct launch *l)
+{
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+			verbose = 1;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			l->verb = "help";
+		else
+			die("unknown option %s (see vial help)", argv[i]);
+	}
+	if (!l->verb && i < argc)
+		l->verb = argv[i++];
+	if (!l->verb)
+		die("no command given (see vial help)");
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+			verbose = 1;
+		else
+			die("%s: unknown option %s (see vial help)", l->verb, argv[i]);
+	}
+	if (i < argc)
+		l->img.path = argv[i++];
+	l->argv = argv + i;
+}
+
+static void choose_command(struct launch *l)
+{
+	static char *shell[] = { "/bin/sh", NULL };
+	size_t n = 0;
+	char **v;
+
+	if (!strcmp(l->verb, "shell")) {
+		l->argv = shell;
+	} else if (!strcmp(l->verb, "run")) {
+		while (l->argv[n])
+			n++;
+		v = calloc(n + 2, sizeof *v);
+		if (!v)
+			die("out of memory");
+		v[0] = "/.singularity.d/runscript";
+		memcpy(v + 1, l->argv, n * sizeof *v);
+		l->argv = v;
+	} else if (!l->argv[0]) {
+		die("exec: no command given (vial exec IMAGE COMMAND [ARG...])");
+	}
+}
+
+/* Exec in place: the scheduler sees the same PID. */
+static _Noreturn void exec_command(struct launch *l)
+{
+	char *cmd = l->argv[0];
+
+	if (!strcmp(l->verb, "run") && access(cmd, F_OK)) {
+		cmd = l->argv[0] = "/singularity";
+		if (access(cmd, F_OK))
+			die("%s: no runscript in the image "
+			    "(/.singularity.d/runscript or /singularity)", l->img.path);
+	}
+	umask(l->umask);
+	environ = l->envp;
+	execvp(cmd, l->argv);
+	if (errno == ENOENT) {
+		dprintf(2, "vial: %s: command not found in %s\n", cmd, l->img.path);
+		_exit(127);
+	}
+	dprintf(2, "vial: %s: cannot execute in %s: %s\n", cmd, l->img.path,
+		strerror(errno));
+	_exit(126);
+}
+
+static void launch(struct launch *l)
+{
+	if (!l->img.path)
+		die("%s: no image given (see vial help)", l->verb);
+	self_check();
+	if (!getcwd(l->cwd, sizeof l->cwd))
+		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
+	image_open(&l->img);
+	image_probe(&l->img);
+	if (!strcmp(l->verb, "inspect")) {
+		printf("%s: %s, %llu bytes\n", l->img.path, image_fmt_name(l->img.fmt),
+		       (unsigned long long)l->img.st.st_size);
+		exit(0);
+	}
+	choose_command(l);
+	image_check_policy(&l->img);
+	if (l->img.protected)
+		protect_audit(&l->img, l->argv, l->cwd);
+	loop_attach(&l->img, &l->loop);
+	ns_enter();
+	ns_build(l);
+	priv_drop_forever();
+	exec_command(l);
+}
+
+int main(int argc, char **argv, char **envp)
+{
+	struct launch l = { .img = { .fd = -1 }, .loop = { .fd = -1 } };
+
+	sanitise(argc, envp, &l);
+	priv_init();
+	parse(argc, argv, &l);
+	if (!strcmp(l.verb, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(l.verb, "version")) {
+		print_version();
+		return 0;
+	}
+	if (!strcmp(l.verb, "config")) {
+		print_config();
+		return 0;
+	}
+	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") &&
+	    strcmp(l.verb, "shell") && strcmp(l.verb, "inspect")) {
+		usage(stderr);
+		die("unknown command %s", l.verb);
+	}
+	launch(&l);
+	return 255;
+}

@@ -1,0 +1,181 @@
+/*
+ * Every change of uid, gid, groups and capabilities. Nothing else in vial
+ * touches credentials.
+ *
+ * After priv_init: real uid = the caller, effective uid = the caller,
+ * saved uid = 0. priv_raise/priv_lower flip the effective uid around the
+ * single syscall that needs root; the file-system uid follows it, so every
+ * path lookup between them is the caller's own.
+ */
+#include <cap-ng.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "vial.h"
+
+static struct user user;
+static int root_at_start;
+
+static void copy(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* The caller's passwd entry, from the host's files, read as the caller. */
+static void user_lookup(void)
+{
+	struct passwd *pw = getpwuid(user.uid);
+
+	if (!pw) {
+		snprintf(user.name, sizeof user.name, "uid%u", (unsigned)user.uid);
+		copy(user.home, sizeof user.home, "/");
+		copy(user.shell, sizeof user.shell, "/bin/sh");
+		return;
+	}
+	copy(user.name, sizeof user.name, pw->pw_name);
+	copy(user.home, sizeof user.home, pw->pw_dir);
+	copy(user.shell, sizeof user.shell, pw->pw_shell);
+	copy(user.gecos, sizeof user.gecos, pw->pw_gecos);
+}
+
+void priv_init(void)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&r, &e, &s) || getresgid(&rg, &eg, &sg))
+		die_errno("getresuid");
+	if (eg != rg || sg != rg)
+		die("vial must not be setgid (chmod g-s)");
+	user.uid = r;
+	user.gid = rg;
+	user.ngroups = getgroups(0, NULL);
+	if (user.ngroups < 0)
+		die_errno("getgroups");
+	/* musl's NGROUPS_MAX is 32; Linux allows 65536: ask the kernel. */
+	user.groups = calloc((size_t)user.ngroups + 1, sizeof *user.groups);
+	if (!user.groups)
+		die("out of memory");
+	user.ngroups = getgroups(user.ngroups, user.groups);
+	if (user.ngroups < 0)
+		die_errno("getgroups");
+	root_at_start = (e == 0);
+	/* From here on the effective uid is the caller's; saved uid stays 0. */
+	if (root_at_start && setresuid(-1, r, 0))
+		die_errno("setresuid");
+	user_lookup();
+}
+
+const struct user *priv_user(void)
+{
+	return &user;
+}
+
+int priv_is_root(void)
+{
+	return root_at_start;
+}
+
+void priv_raise(void)
+{
+	int e = errno;
+
+	if (seteuid(0))
+		die_errno("seteuid(0)");
+	errno = e;
+}
+
+void priv_lower(void)
+{
+	int e = errno;
+
+	if (seteuid(user.uid))
+		die_errno("seteuid(%u)", (unsigned)user.uid);
+	errno = e;
+}
+
+int priv_in_group(gid_t gid)
+{
+	if (gid == user.gid)
+		return 1;
+	for (int i = 0; i < user.ngroups; i++)
+		if (user.groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Open with the caller's fsuid and `gid` as fsgid, and no root right: for
+ * root-squashed NFS, where root's own open would be squashed to nobody.
+ * Raising is needed only to be allowed to set fsgid; setting a nonzero
+ * fsuid clears CAP_DAC_OVERRIDE and friends from the effective set.
+ */
+int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
+{
+	int fd, e;
+
+	priv_raise();
+	setfsuid(user.uid);
+	setfsgid(gid);
+	if ((gid_t)setfsgid(-1) != gid || (uid_t)setfsuid(-1) != user.uid)
+		die("setfsgid: could not switch to the image group");
+	fd = openat(dir, name, flags);
+	e = errno;
+	setfsgid(user.gid);
+	priv_lower();	/* seteuid resets fsuid to the caller's */
+	if ((gid_t)setfsgid(-1) != user.gid)
+		die("setfsgid: could not restore the caller's group");
+	errno = e;
+	return fd;
+}
+
+static void prove_dropped(void)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&r, &e, &s) || getresgid(&rg, &eg, &sg))
+		die_errno("getresuid");
+	if (r != user.uid || e != user.uid || s != user.uid ||
+	    rg != user.gid || eg != user.gid || sg != user.gid)
+		die("privilege drop did not take: ids still differ");
+	/* Ambient is a subset of permitted and inheritable: empty with them. */
+	if (capng_get_caps_process() ||
+	    capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE ||
+	    capng_have_capabilities(CAPNG_SELECT_BOUNDS) != CAPNG_NONE)
+		die("privilege drop did not take: capabilities remain");
+	if (user.uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
+		die("privilege drop did not take: setuid(0) succeeded");
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+		die("privilege drop did not take: no_new_privs is not set");
+}
+
+/*
+ * The permanent drop: the caller's groups, gids and uids (real, effective,
+ * saved), every capability set empty including bounding and ambient,
+ * no_new_privs, and then proof that root cannot come back.
+ */
+void priv_drop_forever(void)
+{
+	int rc;
+
+	priv_raise();
+	if (setgroups(user.ngroups, user.groups))
+		die_errno("setgroups");
+	capng_clear(CAPNG_SELECT_ALL);
+	rc = capng_change_id(user.uid, user.gid,
+			     CAPNG_CLEAR_BOUNDING | CAPNG_CLEAR_AMBIENT);
+	if (rc)
+		die("capng_change_id failed (%d)", rc);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		die_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+	prove_dropped();
+}

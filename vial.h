@@ -1,0 +1,104 @@
+/* vial: the one launch description and the few functions each file exposes. */
+#ifndef VIAL_H
+#define VIAL_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define VIAL_VERSION "0.1.0"
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+enum fmt { FMT_NONE = 0, FMT_SQUASHFS = 1, FMT_EXT = 2, FMT_EROFS = 4 };
+
+struct protected_dir {
+	const char *path;	/* absolute, no trailing slash */
+	const char *group;	/* members may run its images; NULL: anyone */
+};
+
+struct policy {			/* filled from config.h by config.c */
+	const struct protected_dir *protected;
+	size_t nprotected;
+	const char *image_group;
+	unsigned user_formats, root_formats;
+	int share_loops;
+	unsigned max_loops;
+	const char *stage_dir;
+};
+extern const struct policy policy;
+
+struct image {
+	const char *path;	/* as the user named it */
+	int fd;
+	int protected;		/* opened through the protected fallback */
+	struct stat st;
+	enum fmt fmt;
+	uint64_t offset, size;	/* what the loop device maps; size 0: to EOF */
+};
+
+struct loopdev {
+	int fd;			/* held until the mount returns */
+	char path[32];
+};
+
+struct launch {
+	const char *verb;	/* exec, run, shell, inspect */
+	struct image img;
+	struct loopdev loop;
+	char **argv;		/* the command to run inside */
+	char **envp;		/* the caller's environment, for the command */
+	char cwd[PATH_MAX];
+	mode_t umask;
+	int verbose;
+};
+
+/* main.c */
+_Noreturn void die(const char *fmt, ...);
+_Noreturn void die_errno(const char *fmt, ...);
+void debug(const char *fmt, ...);
+extern int verbose;
+
+/* priv.c */
+struct user {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t *groups;		/* supplementary, as the kernel had them */
+	char name[64];
+	char home[PATH_MAX];
+	char shell[PATH_MAX];
+	char gecos[128];
+};
+void priv_init(void);
+const struct user *priv_user(void);
+int priv_is_root(void);		/* euid 0 at start: setuid worked */
+void priv_raise(void);
+void priv_lower(void);
+int priv_in_group(gid_t gid);
+int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
+void priv_drop_forever(void);
+
+/* image.c */
+void image_open(struct image *img);
+void image_probe(struct image *img);
+void image_check_policy(const struct image *img);
+void image_mount(const struct image *img, const struct loopdev *ld, const char *dir);
+const char *image_fmt_name(enum fmt f);
+
+/* protect.c */
+int protect_open(const char *path, int *fd);
+void protect_audit(const struct image *img, char **argv, const char *cwd);
+
+/* loop.c */
+void loop_attach(const struct image *img, struct loopdev *ld);
+void loop_release(struct loopdev *ld);
+
+/* ns.c */
+void ns_enter(void);
+void ns_build(struct launch *l);
+
+/* etc.c */
+void etc_prepare(void);
+void etc_add_user(int root);
+#endif
