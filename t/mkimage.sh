@@ -11,7 +11,13 @@ cp /bin/busybox "$root/bin/busybox"
 for a in $(/bin/busybox --list); do
 	[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
 done
-[ -n "$probe" ] && cp "$probe" "$root/bin/probe"
+if [ -n "$probe" ]; then
+	cp "$probe" "$root/bin/probe"
+	# a setuid-root copy (must not escalate) and a device node (must not open)
+	cp "$probe" "$root/bin/suprobe" && chmod 4755 "$root/bin/suprobe"
+	mkdir -p "$root/devnode" && mknod -m 0666 "$root/devnode/null" c 1 3
+	cp "$probe" "$root/bin/xprobe" && chmod 0711 "$root/bin/xprobe"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
 printf 'NAME="vial demo (busybox)"\n' > "$root/etc/os-release"

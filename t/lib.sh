@@ -1,0 +1,95 @@
+# Shared by the TAP tests in t/: run as root (CI is), they install the
+# setuid vial in a private directory and run it as an unprivileged user.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+TU=vialtest		# the unprivileged test user
+TU2=vialother		# a second one, outside the test group
+TG=vialgrp		# a group only TU is in
+n=0 failed=0
+
+[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP tests must run as root (they create users)"; exit 0; }
+
+# Start from 0-2 only, so "what the caller passed" is exactly what a test
+# passes (bash keeps its own script fd close-on-exec).
+for fd in $(ls /proc/$$/fd); do
+	if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-"; fi
+done
+
+ok()   { n=$((n+1)); echo "ok $n - $1"; }
+nok()  { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+is() {   # is GOT WANT NAME
+	if [ "$1" = "$2" ]; then ok "$3"; else nok "$3"; diag "got:  '$1'" "want: '$2'"; fi
+}
+like() { # like GOT REGEX NAME
+	if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else nok "$3"; diag "got:  '$1'" "want: /$2/"; fi
+}
+done_testing() { echo "1..$n"; [ "$failed" = 0 ]; exit $?; }
+
+users_make() {
+	getent group $TG >/dev/null || groupadd $TG
+	id $TU >/dev/null 2>&1 || useradd -m -d /home/$TU -s /bin/sh -U -G $TG $TU
+	id $TU2 >/dev/null 2>&1 || useradd -m -d /home/$TU2 -s /bin/sh -U $TU2
+	UID1=$(id -u $TU) GID1=$(id -g $TU) TGID=$(getent group $TG | cut -d: -f3)
+	UID2=$(id -u $TU2)
+}
+
+# as USER CMD...: run CMD as USER with their groups, from $T (without the lock fd).
+as() { local u=$1; shift; (cd "$T" && setpriv --reuid="$u" --regid="$u" --init-groups -- "$@" 9>&-); }
+
+# run [as USER] CMD...: sets OUT, ERR, RC
+run() {
+	local e=$T/.err
+	OUT=$("$@" 2>"$e" </dev/null); RC=$?
+	ERR=$(cat "$e")
+}
+# vial ARGS...: run the setuid vial as the test user
+vial() { run as $TU "$VIAL" "$@"; }
+
+snapshot() {
+	awk '{print $5, $9, $10}' /proc/self/mountinfo | sort
+	for f in /sys/block/loop*/loop/backing_file; do [ -r "$f" ] && echo "loop $(cat "$f")"; done
+	pgrep -f "$T/bin/vial" | sed 's/^/process /'
+}
+# clean NAME: after a case, the host's mounts, loop devices and processes
+# are as before. Autoclear and namespace teardown finish a moment after
+# the process exits: give them up to 3 s.
+clean() {
+	local i now
+	for i in $(seq 30); do
+		now=$(snapshot)
+		[ "$now" = "$BASE" ] && { ok "nothing left behind: $1"; return; }
+		sleep 0.1
+	done
+	nok "nothing left behind: $1"
+	diff <(echo "$BASE") <(echo "$now") | sed 's/^/# /'
+}
+
+teardown() {
+	pkill -KILL -f "$T/bin/vial" 2>/dev/null
+	for f in /sys/block/loop*/loop/backing_file; do
+		[ -r "$f" ] && grep -q "^$T" "$f" && losetup -d "/dev/$(basename "$(dirname "$(dirname "$f")")")"
+	done 2>/dev/null
+	awk -v t="$T" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+	rm -rf "$T"
+}
+
+# setup: users, a private directory with the setuid vial and a busybox image.
+# The host's mount table and loop devices are global: test files (and
+# benchmarks) take one lock so that "nothing left behind" means ours.
+setup() {
+	exec 9>/tmp/vial-tests.lock
+	flock 9
+	users_make
+	T=$(mktemp -d /tmp/vialt.XXXXXX)
+	chmod 755 "$T"
+	trap teardown EXIT
+	mkdir -p "$T/bin"
+	install -o root -g root -m 4755 "$TOP/vial" "$T/bin/vial"
+	VIAL=$T/bin/vial
+	IMG=$T/bb.sqfs
+	"$TOP/t/mkimage.sh" "$IMG" "$TOP/t/probe"
+	chmod 644 "$IMG"
+	BASE=$(snapshot)
+}
