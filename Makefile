@@ -24,7 +24,10 @@ OBJ      = $(SRC:%.c=$(BUILD)/%.o)
 
 # What the build, the tests and the demo need from Debian.
 PKGS = musl-tools dpkg-dev make gcc squashfs-tools e2fsprogs erofs-utils \
-       busybox-static siftool util-linux perl python3 strace passwd
+       busybox-static siftool util-linux perl python3 strace passwd procps \
+       fuse3 libfuse3-dev pkg-config
+BENCH_PKGS = hyperfine bubblewrap charliecloud-runtime linux-perf
+SLURM_PKGS = slurm-wlm munge openmpi-bin libopenmpi-dev
 
 all: vial
 
@@ -48,7 +51,7 @@ $(CAPNG): | $(KINC)
 	./build-capng.sh $(DEPS) $(abspath $(KINC))
 
 pkgs:
-	@missing=; for p in $(PKGS); do \
+	@missing=; for p in $(PKGS) $(EXTRA_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -74,16 +77,36 @@ demo: deps vial
 		$(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs \
 		sh -c 'echo "hello from inside $$(hostname): $$(id)"; ls /'
 
-check: deps vial t/probe
-	prove -v t/
+# Test tools: t/NAME.c -> t/NAME, static musl, except those needing glibc libraries.
+TOOLS = $(patsubst %.c,%,$(wildcard t/*.c))
 
-t/probe: t/probe.c | $(KINC)
+check: deps vial $(TOOLS)
+	prove t/
+
+t/%: t/%.c | $(KINC)
 	$(CC) -O2 -static -Wall -Wextra -Werror -isystem $(KINC) -o $@ $<
 
+t/fuse-squash: t/fuse-squash.c
+	gcc -O2 -Wall -Wextra -Werror -o $@ $< $$(pkg-config --cflags --libs fuse3)
+
+# Benchmarks: vial against the kernel-call floor and the peers (README).
+bench: vial
+	$(MAKE) pkgs EXTRA_PKGS="$(BENCH_PKGS)"
+	./bench/run.sh
+
+# 1,000 SIGKILLs at random points of setup: nothing may be left behind.
+stress: deps vial $(TOOLS)
+	STRESS_KILLS=1000 prove -v t/70-scale.t
+
+# A real single-node Slurm (and mpirun) running vial.
+check-slurm: deps vial $(TOOLS)
+	$(MAKE) pkgs EXTRA_PKGS="$(SLURM_PKGS)"
+	./t/slurm.sh
+
 clean:
-	rm -rf vial t/probe $(BUILD)/*.o
+	rm -rf vial $(TOOLS) $(BUILD)/*.o
 
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all pkgs deps install demo check clean distclean
+.PHONY: all pkgs deps install demo check bench stress check-slurm clean distclean

@@ -5,6 +5,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -144,4 +145,15 @@ void image_mount(const struct image *img, const struct loopdev *ld, const char *
 	priv_lower();
 	if (rc)
 		die_errno("%s: cannot mount %s image (damaged?)", img->path, fmts[i].name);
+}
+
+/* What `vial inspect` says. Of a protected image: its format and size only. */
+void image_inspect(const struct image *img)
+{
+	printf("%s: %s, %llu bytes\n", img->path, image_fmt_name(img->fmt),
+	       (unsigned long long)img->st.st_size);
+	if (img->protected)
+		return;
+	printf("mounts: offset %llu, size %llu\n", (unsigned long long)img->offset,
+	       (unsigned long long)(img->size ? img->size : (uint64_t)img->st.st_size - img->offset));
 }

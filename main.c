@@ -251,8 +251,7 @@ static void launch(struct launch *l)
 	image_open(&l->img);
 	image_probe(&l->img);
 	if (!strcmp(l->verb, "inspect")) {
-		printf("%s: %s, %llu bytes\n", l->img.path, image_fmt_name(l->img.fmt),
-		       (unsigned long long)l->img.st.st_size);
+		image_inspect(&l->img);
 		exit(0);
 	}
 	choose_command(l);

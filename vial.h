@@ -85,6 +85,7 @@ void image_probe(struct image *img);
 void image_check_policy(const struct image *img);
 void image_mount(const struct image *img, const struct loopdev *ld, const char *dir);
 const char *image_fmt_name(enum fmt f);
+void image_inspect(const struct image *img);
 
 /* protect.c */
 int protect_open(const char *path, int *fd);
