@@ -258,7 +258,8 @@ static void launch(struct launch *l)
 	image_check_policy(&l->img);
 	if (l->img.protected)
 		protect_audit(&l->img, l->argv, l->cwd);
-	loop_attach(&l->img, &l->loop);
+	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
+		loop_attach(&l->img, &l->loop);
 	ns_enter();
 	ns_build(l);
 	priv_drop_forever();

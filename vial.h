@@ -10,7 +10,7 @@
 #define VIAL_VERSION "0.1.0"
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-enum fmt { FMT_NONE = 0, FMT_SQUASHFS = 1, FMT_EXT = 2, FMT_EROFS = 4 };
+enum fmt { FMT_NONE = 0, FMT_SQUASHFS = 1, FMT_EXT = 2, FMT_EROFS = 4, FMT_DIR = 8 };
 
 struct protected_dir {
 	const char *path;	/* absolute, no trailing slash */
