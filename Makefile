@@ -20,7 +20,11 @@ DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
 	   -DCAPNG_VERSION='"$(CAPNG_VER)"'
 CAPNG_VER = 0.8.3
 SRC      = main.c priv.c image.c protect.c loop.c ns.c etc.c config.c
-OBJ      = $(SRC:%.c=$(BUILD)/%.o)
+# Objects per site config, so `make CONFIG=site.h OUT=/path/vial` never
+# mixes two policies.
+OUT     ?= vial
+OBJDIR   = $(BUILD)/obj$(if $(filter config.h,$(CONFIG)),,-$(subst /,_,$(abspath $(CONFIG))))
+OBJ      = $(SRC:%.c=$(OBJDIR)/%.o)
 
 # What the build, the tests and the demo need from Debian.
 PKGS = musl-tools dpkg-dev make gcc squashfs-tools e2fsprogs erofs-utils \
@@ -29,12 +33,13 @@ PKGS = musl-tools dpkg-dev make gcc squashfs-tools e2fsprogs erofs-utils \
 BENCH_PKGS = hyperfine bubblewrap charliecloud-runtime linux-perf
 SLURM_PKGS = slurm-wlm munge openmpi-bin libopenmpi-dev
 
-all: vial
+all: $(OUT)
 
-vial: $(OBJ)
+$(OUT): $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) -lcap-ng
 
-$(BUILD)/%.o: %.c vial.h $(CONFIG) $(CAPNG) | $(KINC)
+$(OBJDIR)/%.o: %.c vial.h $(CONFIG) $(CAPNG) | $(KINC)
+	@mkdir -p $(OBJDIR)
 	$(CC) $(CFLAGS) $(DEFS) -c -o $@ $<
 
 # musl-gcc sees no kernel headers by itself: give it links to Debian's.
@@ -90,7 +95,7 @@ t/fuse-squash: t/fuse-squash.c
 	gcc -O2 -Wall -Wextra -Werror -o $@ $< $$(pkg-config --cflags --libs fuse3)
 
 # Benchmarks: vial against the kernel-call floor and the peers (README).
-bench: vial
+bench: $(OUT)
 	$(MAKE) pkgs EXTRA_PKGS="$(BENCH_PKGS)"
 	./bench/run.sh
 
@@ -104,7 +109,7 @@ check-slurm: deps vial $(TOOLS)
 	./t/slurm.sh
 
 clean:
-	rm -rf vial $(TOOLS) $(BUILD)/*.o
+	rm -rf vial $(TOOLS) $(BUILD)/obj*
 
 distclean: clean
 	rm -rf $(BUILD)
