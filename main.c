@@ -91,10 +91,11 @@ static void fds_sanitise(void)
  * while privileged; the caller's environment is kept aside, untouched,
  * for the command (a job's TMPDIR, Slurm's and MPI's variables).
  */
-static void sanitise(int argc, char **envp, struct launch *l)
+static void sanitise(int argc, char **argv, char **envp, struct launch *l)
 {
 	fds_sanitise();
-	if (argc < 1 || !envp)
+	/* Since Linux 5.18 the kernel turns argc 0 into argc 1 with argv[0] "". */
+	if (argc < 1 || !argv[0] || !argv[0][0] || !envp)
 		die("refusing to run with an empty argument list (argc 0)");
 	l->envp = envp;
 	environ = NULL;
@@ -270,7 +271,7 @@ int main(int argc, char **argv, char **envp)
 {
 	struct launch l = { .img = { .fd = -1 }, .loop = { .fd = -1 } };
 
-	sanitise(argc, envp, &l);
+	sanitise(argc, argv, envp, &l);
 	priv_init();
 	parse(argc, argv, &l);
 	if (!strcmp(l.verb, "help")) {

@@ -88,6 +88,7 @@ setup() {
 	mkdir -p "$T/bin"
 	install -o root -g root -m 4755 "$TOP/vial" "$T/bin/vial"
 	VIAL=$T/bin/vial
+	install -m 755 "$TOP/t/probe" "$T/bin/probe"
 	IMG=$T/bb.sqfs
 	"$TOP/t/mkimage.sh" "$IMG" "$TOP/t/probe"
 	chmod 644 "$IMG"

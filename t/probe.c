@@ -12,8 +12,12 @@
 static int ids(void)
 {
 	uid_t r, e, s;
-	gid_t rg, eg, sg, g[256];
+	gid_t rg, eg, sg, g[256], t;
 	int n = getgroups(256, g);
+
+	for (int i = 1; i < n; i++)	/* sorted, to compare with id -G | sort */
+		for (int j = i; j > 0 && g[j - 1] > g[j]; j--)
+			t = g[j], g[j] = g[j - 1], g[j - 1] = t;
 
 	getresuid(&r, &e, &s);
 	getresgid(&rg, &eg, &sg);
@@ -89,6 +93,12 @@ int main(int argc, char **argv)
 		return try_root();
 	if (!strcmp(c, "open") && argc > 2)
 		return try_open(argv[2]);
+	if (!strcmp(c, "argc0") && argc > 2) {	/* exec argv[2] with argc 0 */
+		char *none[] = { NULL };
+		execve(argv[2], none, none);
+		perror("execve");
+		return 1;
+	}
 	if (!strcmp(c, "exit") && argc > 2)
 		return atoi(argv[2]);
 	if (!strcmp(c, "kill") && argc > 2) {
