@@ -13,4 +13,7 @@ const struct policy policy = {
 	.share_loops = SHARE_LOOP_DEVICES,
 	.max_loops = MAX_LOOP_DEVICES,
 	.stage_dir = STAGE_DIR,
+	.binds = DEFAULT_BINDS,
+	.nbinds = LEN(DEFAULT_BINDS),
+	.user_binds = ALLOW_USER_BINDS,
 };

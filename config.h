@@ -63,3 +63,21 @@ static const struct protected_dir PROTECTED_DIRS[] = {
  * never sees it. It must exist on every node. Default: "/tmp".
  */
 #define STAGE_DIR "/tmp"
+
+/*
+ * Binds every container gets, when the source exists on the host and the
+ * image has a plain (non-symlink) place for it: { source, destination,
+ * read-only }. Default: the host's time zone, hosts and resolver files, read
+ * only. Risk: whatever is listed is visible to every container.
+ */
+static const struct bind DEFAULT_BINDS[] = {
+	{ "/etc/localtime", "/etc/localtime", 1 },
+	{ "/etc/hosts", "/etc/hosts", 1 },
+	{ "/etc/resolv.conf", "/etc/resolv.conf", 1 },
+};
+
+/*
+ * May users bind host paths of their own choosing (-B)? Sources are
+ * always opened with the user's own rights. Default: 1.
+ */
+#define ALLOW_USER_BINDS 1

@@ -20,13 +20,14 @@ static char pw_line[PATH_MAX * 2 + 256];
 static struct { gid_t gid; char line[160]; } *gr;	/* the caller's groups */
 static size_t ngr;
 
-void etc_prepare(void)
+/* `home`: where the caller's home is inside (the passwd one, or -H's). */
+void etc_prepare(const char *home)
 {
 	const struct user *u = priv_user();
 	struct group *g;
 
 	snprintf(pw_line, sizeof pw_line, "%s:x:%u:%u:%s:%s:%s\n", u->name,
-		 (unsigned)u->uid, (unsigned)u->gid, u->gecos, u->home, u->shell);
+		 (unsigned)u->uid, (unsigned)u->gid, u->gecos, home, u->shell);
 	gr = calloc((size_t)u->ngroups + 1, sizeof *gr);
 	if (!gr)
 		die("out of memory");

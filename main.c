@@ -69,8 +69,121 @@ static void usage(FILE *f)
 	      "       vial inspect IMAGE\n"
 	      "       vial config | version | help\n"
 	      "options:\n"
-	      "  -v, --verbose   say what vial does, on stderr\n"
-	      "  --              end of options\n", f);
+	      "  -B, --bind SRC[:DST[:ro|rw]][,...]  bind a host path (repeatable)\n"
+	      "  -H, --home SRC[:DST]   home directory to bind (must be yours)\n"
+	      "      --no-home          do not bind a home directory\n"
+	      "  -c, --contain          minimal /dev, private /tmp, /var/tmp and home\n"
+	      "  -C, --containall       --contain, --pid, --ipc and --cleanenv\n"
+	      "  -e, --cleanenv         pass only HOME, TERM, USER, LANG=C and a sane PATH\n"
+	      "      --env X=Y          set X inside (repeatable; also SINGULARITYENV_X,\n"
+	      "                         APPTAINERENV_X in the caller's environment)\n"
+	      "  -p, --pid              new PID namespace: vial's init is PID 1\n"
+	      "  -i, --ipc              new IPC namespace\n"
+	      "  -n, --net              new network namespace with only loopback\n"
+	      "      --hostname NAME    new UTS namespace with this host name\n"
+	      "      --pwd DIR          working directory inside\n"
+	      "  -s, --shell SHELL      the shell for vial shell (default /bin/sh)\n"
+	      "  -v, --verbose          say what vial does, on stderr\n"
+	      "  --                     end of options\n", f);
+}
+
+static void *grow(void *p, size_t n, size_t size)
+{
+	p = realloc(p, (n + 1) * size);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+/* -B src[:dst[:ro|rw]][,src2...] as Singularity reads it. */
+static void opt_bind(struct launch *l, char *arg)
+{
+	char *save = NULL, *mode;
+
+	for (char *b = strtok_r(arg, ",", &save); b; b = strtok_r(NULL, ",", &save)) {
+		struct bind *x;
+		l->binds = grow(l->binds, l->nbinds, sizeof *l->binds);
+		x = &l->binds[l->nbinds++];
+		x->src = b;
+		x->dst = strchr(b, ':');
+		x->ro = 0;
+		if (x->dst) {
+			*(char *)x->dst++ = 0;
+			if ((mode = strchr(x->dst, ':'))) {
+				*mode++ = 0;
+				if (strcmp(mode, "ro") && strcmp(mode, "rw"))
+					die("bind %s: unknown mode %s (ro or rw)", b, mode);
+				x->ro = !strcmp(mode, "ro");
+			}
+		}
+		if (!x->dst || !*x->dst)
+			x->dst = x->src;
+		if (x->src[0] != '/' || x->dst[0] != '/')
+			die("bind %s: paths must be absolute", b);
+	}
+}
+
+static void opt_home(struct launch *l, char *arg)
+{
+	char *dst = strchr(arg, ':');
+
+	if (dst)
+		*dst++ = 0;
+	l->home_src = arg;
+	l->home_dst = dst && *dst ? dst : arg;
+	if (arg[0] != '/' || l->home_dst[0] != '/')
+		die("home %s: paths must be absolute", arg);
+}
+
+static void opt_env(struct launch *l, char *arg)
+{
+	if (!strchr(arg, '=') || arg[0] == '=')
+		die("--env %s: expected NAME=VALUE", arg);
+	l->setenv = grow(l->setenv, l->nsetenv, sizeof *l->setenv);
+	l->setenv[l->nsetenv++] = arg;
+}
+
+/* Options of exec/run/shell; returns 1 if it took `next` as its argument. */
+static int opt(struct launch *l, const char *o, char *next)
+{
+	char *eq = strchr(o, '=');
+	char *arg = (eq && o[1] == '-') ? eq + 1 : next;
+	size_t n = (eq && o[1] == '-') ? (size_t)(eq - o) : strlen(o);
+	int used = arg == next;
+
+#define IS(s, lng) ((n == strlen(s) && !strncmp(o, s, n)) || (n == strlen(lng) && !strncmp(o, lng, n)))
+#define ARG() (arg ? arg : (die("%s needs an argument", o), NULL))
+	if (IS("-v", "--verbose"))
+		return verbose = 1, 0;
+	if (IS("-c", "--contain"))
+		return l->contain = 1, 0;
+	if (IS("-C", "--containall"))
+		return l->contain = l->pid = l->ipc = l->cleanenv = 1, 0;
+	if (IS("-e", "--cleanenv"))
+		return l->cleanenv = 1, 0;
+	if (IS("-p", "--pid"))
+		return l->pid = 1, 0;
+	if (IS("-i", "--ipc"))
+		return l->ipc = 1, 0;
+	if (IS("-n", "--net"))
+		return l->net = 1, 0;
+	if (IS("--no-home", "--no-home"))
+		return l->no_home = 1, 0;
+	if (IS("-B", "--bind"))
+		return opt_bind(l, ARG()), used;
+	if (IS("-H", "--home"))
+		return opt_home(l, ARG()), used;
+	if (IS("--env", "--env"))
+		return opt_env(l, ARG()), used;
+	if (IS("--hostname", "--hostname"))
+		return l->hostname = ARG(), used;
+	if (IS("--pwd", "--pwd"))
+		return l->pwd = ARG(), used;
+	if (IS("-s", "--shell"))
+		return l->shell = ARG(), used;
+#undef IS
+#undef ARG
+	die("%s: unknown option %s (see vial help)", l->verb, o);
 }
 
 /* Make sure 0-2 are open, so nothing vial opens can land on them. */
@@ -187,10 +300,7 @@ static void parse(int argc, char **argv, struct launch *l)
 			i++;
 			break;
 		}
-		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-			verbose = 1;
-		else
-			die("%s: unknown option %s (see vial help)", l->verb, argv[i]);
+		i += opt(l, argv[i], argv[i + 1]);
 	}
 	if (i < argc)
 		l->img.path = argv[i++];
@@ -204,6 +314,8 @@ static void choose_command(struct launch *l)
 	char **v;
 
 	if (!strcmp(l->verb, "shell")) {
+		if (l->shell)
+			shell[0] = (char *)l->shell;
 		l->argv = shell;
 	} else if (!strcmp(l->verb, "run")) {
 		while (l->argv[n])
@@ -231,8 +343,9 @@ static _Noreturn void exec_command(struct launch *l)
 			    "(/.singularity.d/runscript or /singularity)", l->img.path);
 	}
 	umask(l->umask);
-	environ = l->envp;
-	execvp(cmd, l->argv);
+	environ = env_build(l);
+	l->argv = env_wrap(l->argv);
+	execvp(l->argv[0], l->argv);
 	if (errno == ENOENT) {
 		dprintf(2, "vial: %s: command not found in %s\n", cmd, l->img.path);
 		_exit(127);
@@ -261,9 +374,13 @@ static void launch(struct launch *l)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
 		loop_attach(&l->img, &l->loop);
-	ns_enter();
+	ns_enter(l);
+	if (l->pid)
+		init_fork(l);	/* the outer vial waits there, unprivileged */
 	ns_build(l);
 	priv_drop_forever();
+	if (l->pid)
+		init_run();	/* PID 1 reaps and relays there */
 	exec_command(l);
 }
 

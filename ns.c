@@ -11,10 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -22,8 +26,10 @@
 
 #include "vial.h"
 
-struct host {			/* host directories to bind, opened O_PATH */
+struct host {			/* host paths to bind, opened O_PATH */
 	int dev, tmp, vartmp, home, cwd;
+	const char *home_dst;
+	int *site, *user;	/* policy.binds, l->binds */
 };
 
 static dev_t root_dev;		/* the overlay: where mount points may be made */
@@ -55,14 +61,38 @@ static const char *fdpath(char *buf, int fd)
 	return buf;
 }
 
-void ns_enter(void)
+/* Bring up lo in a new network namespace: it starts down. */
+static void lo_up(void)
 {
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr))
+		die_errno("loopback interface");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+		die_errno("bring up loopback");
+	close(fd);
+}
+
+void ns_enter(const struct launch *l)
+{
+	int flags = CLONE_NEWNS;
+
+	flags |= l->pid ? CLONE_NEWPID : 0;
+	flags |= l->ipc ? CLONE_NEWIPC : 0;
+	flags |= l->net ? CLONE_NEWNET : 0;
+	flags |= l->hostname ? CLONE_NEWUTS : 0;
 	priv_raise();
-	if (unshare(CLONE_NEWNS))
-		die_errno("unshare(CLONE_NEWNS)");
+	if (unshare(flags))
+		die_errno("unshare");
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
 		die_errno("make / a slave mount");
+	if (l->hostname && sethostname(l->hostname, strlen(l->hostname)))
+		die_errno("sethostname %s", l->hostname);
+	if (l->net)
+		lo_up();
 	priv_lower();
 }
 
@@ -82,15 +112,48 @@ static int user_dir(const char *path, int must_own)
 	return fd;
 }
 
+/* The home to bind: -H (must be the caller's), else the passwd one if it is. */
+static void home_open(struct launch *l, struct host *h)
+{
+	struct stat st;
+
+	h->home = -1;
+	h->home_dst = l->home_src ? l->home_dst : priv_user()->home;
+	if (l->no_home || (l->contain && !l->home_src))
+		return;
+	if (!l->home_src) {
+		h->home = user_dir(priv_user()->home, 1);
+		return;
+	}
+	h->home = open(l->home_src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (h->home < 0)
+		die_errno("home %s", l->home_src);
+	if (fstat(h->home, &st) || st.st_uid != priv_user()->uid)
+		die("home %s: not owned by you", l->home_src);
+}
+
+/* Everything from the host, opened before the stage covers anything. */
 static void host_open(struct launch *l, struct host *h)
 {
 	h->dev = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (h->dev < 0)
 		die_errno("open /dev");
-	h->tmp = user_dir("/tmp", 0);
-	h->vartmp = user_dir("/var/tmp", 0);
-	h->home = user_dir(priv_user()->home, 1);
-	h->cwd = l->cwd[0] ? user_dir(".", 0) : -1;
+	h->tmp = l->contain ? -1 : user_dir("/tmp", 0);
+	h->vartmp = l->contain ? -1 : user_dir("/var/tmp", 0);
+	h->cwd = l->cwd[0] && !l->contain ? user_dir(".", 0) : -1;
+	home_open(l, h);
+	h->site = calloc(policy.nbinds + 1, sizeof *h->site);
+	h->user = calloc(l->nbinds + 1, sizeof *h->user);
+	if (!h->site || !h->user)
+		die("out of memory");
+	for (size_t i = 0; i < policy.nbinds; i++)
+		h->site[i] = open(policy.binds[i].src, O_PATH | O_CLOEXEC);
+	if (l->nbinds && !policy.user_binds)
+		die("bind %s: user binds are not allowed by the site policy", l->binds[0].src);
+	/* The caller's own rights: no binding what they cannot reach. */
+	for (size_t i = 0; i < l->nbinds; i++)
+		if ((h->user[i] = open(l->binds[i].src, O_PATH | O_CLOEXEC)) < 0)
+			die_errno("bind %s", l->binds[i].src);
 }
 
 /* The staging tmpfs, the image under it, and the overlay: our new root. */
@@ -288,7 +351,7 @@ static unsigned long host_flags(int fd)
  * point that cannot be made (a symlink in the image, say /var/tmp -> /tmp)
  * is fatal unless `optional`.
  */
-static int bind(int root, int src, const char *dst, unsigned long flags, int optional)
+static int bind_fd(int root, int src, const char *dst, unsigned long flags, int optional)
 {
 	/* Recursive, so the host's submounts come along; but never for the
 	 * staging directory's own path, or the stage would show through. */
@@ -324,8 +387,9 @@ static int bind(int root, int src, const char *dst, unsigned long flags, int opt
 	return 0;
 }
 
-/* A new kernel file system (proc, sysfs) on `dst` inside `root`. */
-static void mount_new(int root, const char *type, const char *dst, unsigned long flags)
+/* A new kernel file system (proc, sysfs, tmpfs) on `dst` inside `root`. */
+static void mount_new(int root, const char *type, const char *dst, unsigned long flags,
+		      const char *data)
 {
 	char name[NAME_MAX + 1], b[32];
 	int dir = resolve(root, dst, name);
@@ -333,7 +397,7 @@ static void mount_new(int root, const char *type, const char *dst, unsigned long
 
 	if (fd < 0)
 		die_errno("cannot make mount point %s in the container", dst);
-	if (as_root_mount(type, fdpath(b, fd), type, flags, NULL))
+	if (as_root_mount(type, fdpath(b, fd), type, flags, data))
 		die_errno("mount %s on %s", type, dst);
 	close(fd);
 	close(dir);
@@ -354,8 +418,11 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 	int dir, fd;
 
 	if (h->cwd < 0 || !strcmp(c, "/") || under(c, "/tmp") || under(c, "/var/tmp") ||
-	    (h->home >= 0 && under(c, priv_user()->home)))
+	    (h->home >= 0 && under(c, h->home_dst)))
 		return;
+	for (size_t i = 0; i < l->nbinds; i++)
+		if (under(c, l->binds[i].dst))
+			return;
 	dir = resolve(root, c, name);
 	fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_CLOEXEC);
 	if (dir >= 0)
@@ -365,17 +432,22 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 		close(fd);
 		return;
 	}
-	bind(root, h->cwd, c, MS_NOSUID | MS_NODEV, 1);
+	bind_fd(root, h->cwd, c, MS_NOSUID | MS_NODEV, 1);
 }
 
-/* As the caller: the working directory, else home, else /, said aloud. */
+/* As the caller: --pwd, else the working directory, else home, else /, said aloud. */
 static void chdir_cwd(struct launch *l, struct host *h)
 {
-	const char *to = priv_user()->home;
+	const char *to = h->home_dst;
 
+	if (l->pwd) {
+		if (chdir(l->pwd))
+			die_errno("--pwd %s", l->pwd);
+		return;
+	}
 	if (l->cwd[0] && chdir(l->cwd) == 0)
 		return;
-	if (h->home < 0 || chdir(to)) {
+	if (chdir(to)) {
 		to = "/";
 		if (chdir(to))
 			die_errno("chdir / in the container");
@@ -384,24 +456,91 @@ static void chdir_cwd(struct launch *l, struct host *h)
 		l->cwd[0] ? l->cwd : "the current directory", to);
 }
 
+/* --contain: a minimal /dev of our own instead of the host's. */
+static void contain_dev(int root)
+{
+	static const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	char path[32];
+	int dev, src;
+
+	mount_new(root, "tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+	dev = openat(root, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dev < 0)
+		die_errno("open /dev in the container");
+	priv_raise();
+	for (size_t i = 0; i < LEN(nodes); i++) {
+		int fd = openat(dev, nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd))
+			die_errno("create /dev/%s", nodes[i]);
+	}
+	if (mkdirat(dev, "pts", 0755) || mkdirat(dev, "shm", 01777) ||
+	    symlinkat("pts/ptmx", dev, "ptmx") || symlinkat("/proc/self/fd", dev, "fd"))
+		die_errno("populate /dev in the container");
+	priv_lower();
+	for (size_t i = 0; i < LEN(nodes); i++) {
+		snprintf(path, sizeof path, "/dev/%s", nodes[i]);
+		src = open(path, O_PATH | O_CLOEXEC);
+		if (src >= 0)
+			bind_fd(root, src, path, MS_NOSUID | MS_NOEXEC, 1);
+	}
+	mount_new(root, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620");
+	mount_new(root, "tmpfs", "/dev/shm", MS_NOSUID | MS_NODEV, "mode=1777");
+	close(dev);
+}
+
+/* Home: bound, or under --contain an empty private one. */
+static void mount_home(int root, struct launch *l, struct host *h)
+{
+	char data[64];
+
+	if (h->home >= 0) {
+		bind_fd(root, h->home, h->home_dst, MS_NOSUID | MS_NODEV, 0);
+	} else if (l->contain && !l->no_home) {
+		snprintf(data, sizeof data, "mode=0700,uid=%u,gid=%u",
+			 (unsigned)priv_user()->uid, (unsigned)priv_user()->gid);
+		mount_new(root, "tmpfs", h->home_dst, MS_NOSUID | MS_NODEV, data);
+	}
+}
+
+static void mount_tmp(int root, struct launch *l, struct host *h)
+{
+	const unsigned long f = MS_NOSUID | MS_NODEV;
+
+	if (l->contain) {
+		mount_new(root, "tmpfs", "/tmp", f, "mode=1777");
+		mount_new(root, "tmpfs", "/var/tmp", f, "mode=1777");
+		return;
+	}
+	bind_fd(root, h->tmp, "/tmp", f, 1);
+	bind_fd(root, h->vartmp, "/var/tmp", f, 1);
+}
+
 void ns_build(struct launch *l)
 {
+	const unsigned long f = MS_NOSUID | MS_NODEV;
 	struct host h;
 	int root;
 
 	host_open(l, &h);
-	etc_prepare();
+	etc_prepare(h.home_dst);
 	root = stage(l);
 	etc_add_user(root);
-	mount_new(root, "proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
-	mount_new(root, "sysfs", "/sys", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-	bind(root, h.dev, "/dev", MS_NOSUID, 0);
-	bind(root, h.tmp, "/tmp", MS_NOSUID | MS_NODEV, 1);
-	bind(root, h.vartmp, "/var/tmp", MS_NOSUID | MS_NODEV, 1);
-	bind(root, h.home, priv_user()->home, MS_NOSUID | MS_NODEV, 0);
+	mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
+	mount_new(root, "sysfs", "/sys", f | MS_RDONLY | MS_NOEXEC, NULL);
+	if (l->contain)
+		contain_dev(root);
+	else
+		bind_fd(root, h.dev, "/dev", MS_NOSUID, 0);
+	mount_tmp(root, l, &h);
+	mount_home(root, l, &h);
+	for (size_t i = 0; i < policy.nbinds; i++)
+		bind_fd(root, h.site[i], policy.binds[i].dst, f | (policy.binds[i].ro ? MS_RDONLY : 0), 1);
+	for (size_t i = 0; i < l->nbinds; i++)
+		bind_fd(root, h.user[i], l->binds[i].dst, f | (l->binds[i].ro ? MS_RDONLY : 0), 0);
 	bind_cwd(root, l, &h);
 	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL,
-			  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))
+			  MS_REMOUNT | MS_BIND | MS_RDONLY | f, NULL))
 		die_errno("remount the container root read-only");
 	pivot(root);
 	chdir_cwd(l, &h);

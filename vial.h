@@ -12,6 +12,11 @@
 
 enum fmt { FMT_NONE = 0, FMT_SQUASHFS = 1, FMT_EXT = 2, FMT_EROFS = 4, FMT_DIR = 8 };
 
+struct bind {
+	const char *src, *dst;
+	int ro;
+};
+
 struct protected_dir {
 	const char *path;	/* absolute, no trailing slash */
 	const char *group;	/* members may run its images; NULL: anyone */
@@ -25,6 +30,9 @@ struct policy {			/* filled from config.h by config.c */
 	int share_loops;
 	unsigned max_loops;
 	const char *stage_dir;
+	const struct bind *binds;	/* the site's default binds */
+	size_t nbinds;
+	int user_binds;			/* may users name their own? */
 };
 extern const struct policy policy;
 
@@ -50,7 +58,13 @@ struct launch {
 	char **envp;		/* the caller's environment, for the command */
 	char cwd[PATH_MAX];
 	mode_t umask;
-	int verbose;
+	struct bind *binds;	/* -B, in order */
+	size_t nbinds;
+	const char **setenv;	/* --env X=Y, in order */
+	size_t nsetenv;
+	const char *home_src, *home_dst;	/* -H; NULL: the passwd home */
+	const char *pwd, *shell, *hostname;
+	int no_home, contain, cleanenv, pid, ipc, net;
 };
 
 /* main.c */
@@ -96,10 +110,18 @@ void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);
 
 /* ns.c */
-void ns_enter(void);
+void ns_enter(const struct launch *l);
 void ns_build(struct launch *l);
 
+/* init.c */
+void init_fork(struct launch *l);
+void init_run(void);
+
+/* env.c */
+char **env_build(const struct launch *l);
+char **env_wrap(char **argv);
+
 /* etc.c */
-void etc_prepare(void);
+void etc_prepare(const char *home);
 void etc_add_user(int root);
 #endif

@@ -1,0 +1,148 @@
+/*
+ * The command's environment, built after the final drop (vial reads no
+ * variable while privileged): the caller's (or a minimal one with
+ * --cleanenv), then SINGULARITYENV_X / APPTAINERENV_X and --env X=Y as X,
+ * which also win over the image's /.singularity.d/env scripts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vial.h"
+
+#define SANE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static char **env;		/* NAME=VALUE, NULL-terminated */
+static size_t nenv;
+static const char **forced;	/* NAME=VALUE set by SINGULARITYENV_ and --env */
+static size_t nforced;
+
+static void *xrealloc(void *p, size_t n)
+{
+	if (!(p = realloc(p, n)))
+		die("out of memory");
+	return p;
+}
+
+static char *set(const char *name, size_t len, const char *value)
+{
+	size_t i = 0;
+	char *e = xrealloc(NULL, len + strlen(value) + 2);
+
+	sprintf(e, "%.*s=%s", (int)len, name, value);
+	while (i < nenv && !(strncmp(env[i], e, len + 1) == 0))
+		i++;
+	if (i == nenv) {
+		env = xrealloc(env, (nenv + 2) * sizeof *env);
+		env[nenv++] = NULL;
+		env[nenv] = NULL;
+	}
+	env[i] = e;
+	return e;
+}
+
+static void force(const char *name, size_t len, const char *value)
+{
+	forced = xrealloc(forced, (nforced + 1) * sizeof *forced);
+	forced[nforced++] = set(name, len, value);
+}
+
+static const char *get(char **envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; *envp; envp++)
+		if (!strncmp(*envp, name, n) && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* SINGULARITYENV_X=V or APPTAINERENV_X=V in the caller's environment: X=V. */
+static void prefixed(char **envp, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (; *envp; envp++) {
+		const char *eq = strchr(*envp, '=');
+		if (!strncmp(*envp, prefix, n) && eq && eq > *envp + n)
+			force(*envp + n, (size_t)(eq - *envp - n), eq + 1);
+	}
+}
+
+char **env_build(const struct launch *l)
+{
+	static const char *keep[] = { "HOME", "TERM", "USER" };
+	const char *name = strrchr(l->img.path, '/');
+
+	env = xrealloc(NULL, sizeof *env);
+	env[0] = NULL;
+	for (char **e = l->envp; !l->cleanenv && *e; e++)
+		if (strchr(*e, '=') && strncmp(*e, "SINGULARITYENV_", 15) &&
+		    strncmp(*e, "APPTAINERENV_", 13))
+			set(*e, (size_t)(strchr(*e, '=') - *e), strchr(*e, '=') + 1);
+	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++)
+		if (get(l->envp, keep[i]))
+			set(keep[i], strlen(keep[i]), get(l->envp, keep[i]));
+	if (l->cleanenv) {
+		set("LANG", 4, "C");
+		set("PATH", 4, SANE_PATH);
+	}
+	if (l->home_src)
+		set("HOME", 4, l->home_dst);
+	name = name ? name + 1 : l->img.path;
+	set("SINGULARITY_CONTAINER", 21, l->img.path);
+	set("SINGULARITY_NAME", 16, name);
+	set("APPTAINER_CONTAINER", 19, l->img.path);
+	set("APPTAINER_NAME", 14, name);
+	if (!strcmp(l->verb, "shell"))
+		set("PS1", 3, "vial> ");
+	prefixed(l->envp, "SINGULARITYENV_");
+	prefixed(l->envp, "APPTAINERENV_");
+	for (size_t i = 0; i < l->nsetenv; i++)
+		force(l->setenv[i], (size_t)(strchr(l->setenv[i], '=') - l->setenv[i]),
+		      strchr(l->setenv[i], '=') + 1);
+	return env;
+}
+
+/* `export NAME='value';` with the value quoted for sh. */
+static size_t export(char *out, const char *e)
+{
+	size_t n = (size_t)sprintf(out, "export %.*s='", (int)(strchr(e, '=') - e), e);
+
+	for (const char *v = strchr(e, '=') + 1; *v; v++)
+		n += (size_t)(*v == '\'' ? sprintf(out + n, "'\\''") : sprintf(out + n, "%c", *v));
+	return n + (size_t)sprintf(out + n, "';");
+}
+
+/*
+ * Images built by Singularity/Apptainer carry /.singularity.d/env/\*.sh:
+ * source them through the image's /bin/sh, re-export what the caller
+ * forced, then exec the command.
+ */
+char **env_wrap(char **argv)
+{
+	static const char head[] = "for f in /.singularity.d/env/*.sh; do "
+				   "[ -f \"$f\" ] && . \"$f\"; done; ";
+	size_t len = sizeof head + 16, n = 0;
+	char **v, *script;
+
+	if (access("/.singularity.d/env", X_OK) || access("/bin/sh", X_OK))
+		return argv;
+	for (size_t i = 0; i < nforced; i++)
+		len += strlen(forced[i]) * 4 + 16;
+	script = xrealloc(NULL, len);
+	n = (size_t)sprintf(script, "%s", head);
+	for (size_t i = 0; i < nforced; i++)
+		n += export(script + n, forced[i]);
+	sprintf(script + n, "exec \"$@\"");
+	for (n = 0; argv[n]; n++)
+		;
+	v = xrealloc(NULL, (n + 5) * sizeof *v);
+	v[0] = "/bin/sh";
+	v[1] = "-c";
+	v[2] = script;
+	v[3] = "vial";
+	memcpy(v + 4, argv, (n + 1) * sizeof *v);
+	return v;
+}

@@ -1,0 +1,135 @@
+/*
+ * --pid: vial forks into the new PID namespace. Its child is PID 1 there,
+ * a tiny init that reaps orphans and relays signals to the command (PID
+ * 2). The outer vial drops every privilege at once (no root id of any
+ * kind, no capability: Singularity 2.x kept saved uid 0 here), forwards
+ * the signals a scheduler sends, and exits with the command's status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vial.h"
+
+static const int relayed[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+			       SIGUSR2, SIGCONT, SIGTSTP };
+static volatile pid_t target;
+static int alive[2];		/* the outer vial holds [1]: EOF when it is gone */
+
+static void relay(int sig)
+{
+	if (target > 0)
+		kill(target, sig);
+}
+
+static void relay_signals(void)
+{
+	struct sigaction sa = { .sa_handler = relay, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < LEN(relayed); i++)
+		if (sigaction(relayed[i], &sa, NULL))
+			die_errno("sigaction");
+}
+
+static void block(int how)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	for (size_t i = 0; i < LEN(relayed); i++)
+		sigaddset(&s, relayed[i]);
+	sigaddset(&s, SIGCHLD);
+	if (sigprocmask(how, &s, NULL))
+		die_errno("sigprocmask");
+}
+
+/* exit with what `status` says: the code, or 128+N for death by signal N */
+static _Noreturn void exit_as(int status)
+{
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+static _Noreturn void outer_wait(pid_t child)
+{
+	int status;
+
+	target = child;
+	relay_signals();
+	block(SIG_UNBLOCK);
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			die_errno("waitpid");
+	exit_as(status);
+}
+
+/* Called after unshare(CLONE_NEWPID): returns in the child, PID 1 to be. */
+void init_fork(struct launch *l)
+{
+	pid_t child;
+
+	if (pipe2(alive, O_CLOEXEC))
+		die_errno("pipe");
+	block(SIG_BLOCK);
+	child = fork();
+	if (child < 0)
+		die_errno("fork into the PID namespace");
+	if (child == 0) {
+		close(alive[1]);
+		block(SIG_UNBLOCK);
+		return;
+	}
+	close(alive[0]);
+	if (l->img.fd >= 0)
+		close(l->img.fd);
+	loop_release(&l->loop);
+	priv_drop_forever();
+	outer_wait(child);
+}
+
+/*
+ * PID 1, privileges already dropped: start the command, then reap and
+ * relay until it exits. Returns only in the command's process.
+ */
+void init_run(void)
+{
+	struct pollfd p = { .events = POLLIN };
+	sigset_t s;
+	pid_t cmd;
+	int sig, status;
+
+	/* Set after the last credential change, which would clear it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+		die_errno("prctl(PR_SET_PDEATHSIG)");
+	p.fd = alive[0];
+	if (poll(&p, 1, 0) != 0)
+		_exit(255);	/* the outer vial died before we could notice */
+	block(SIG_BLOCK);
+	cmd = fork();
+	if (cmd < 0)
+		die_errno("fork the command");
+	if (cmd == 0) {
+		close(alive[0]);
+		block(SIG_UNBLOCK);
+		return;
+	}
+	sigemptyset(&s);
+	for (size_t i = 0; i < LEN(relayed); i++)
+		sigaddset(&s, relayed[i]);
+	sigaddset(&s, SIGCHLD);
+	for (;;) {
+		sig = sigwaitinfo(&s, NULL);
+		if (sig > 0 && sig != SIGCHLD) {
+			kill(cmd, sig);
+			continue;
+		}
+		for (pid_t w; (w = waitpid(-1, &status, WNOHANG)) > 0;)
+			if (w == cmd)
+				exit_as(status);	/* PID 1 exits: the kernel ends the rest */
+	}
+}
