@@ -88,8 +88,8 @@ char **env_build(const struct launch *l)
 		set("LANG", 4, "C");
 		set("PATH", 4, SANE_PATH);
 	}
-	if (l->home_src)
-		set("HOME", 4, l->home_dst);
+	/* HOME is where the home is inside, as Singularity has it. */
+	set("HOME", 4, l->home_src ? l->home_dst : priv_user()->home);
 	name = name ? name + 1 : l->img.path;
 	set("SINGULARITY_CONTAINER", 21, l->img.path);
 	set("SINGULARITY_NAME", 16, name);

@@ -36,7 +36,10 @@ users_make() {
 }
 
 # as USER CMD...: run CMD as USER with their groups, from $T (without the lock fd).
-as() { local u=$1; shift; (cd "$T" && setpriv --reuid="$u" --regid="$u" --init-groups -- "$@" 9>&-); }
+as() { local u=$1; shift; (cd "$T" && exec setpriv --reuid="$u" --regid="$u" --init-groups -- "$@" 9>&-); }
+
+# bg USER CMD...: CMD as USER in the background; BGPID is its pid (vial's own).
+bg() { local u=$1; shift; (cd "$T" && exec setpriv --reuid="$u" --regid="$u" --init-groups -- "$@" 9>&-) & BGPID=$!; }
 
 # run [as USER] CMD...: sets OUT, ERR, RC
 run() {
