@@ -77,10 +77,10 @@ DEMO = /var/tmp/vial-demo
 demo: deps vial
 	$(MAKE) install PREFIX=$(DEMO)
 	./t/mkimage.sh $(DEMO)/busybox.sqfs
-	@echo '$$ setpriv --reuid=nobody --regid=nogroup --clear-groups $(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs sh -c "id; cat /etc/os-release 2>/dev/null || uname -a"'
+	@echo "\$$ setpriv --reuid=nobody --regid=nogroup --clear-groups \\"
+	@echo "    $(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs sh -c 'cat /etc/os-release; id; ls /'"
 	@cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		$(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs \
-		sh -c 'echo "hello from inside $$(hostname): $$(id)"; ls /'
+		$(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs sh -c 'cat /etc/os-release; id; ls /'
 
 # Test tools: t/NAME.c -> t/NAME, static musl, except those needing glibc libraries.
 TOOLS = $(patsubst %.c,%,$(wildcard t/*.c))
