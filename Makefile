@@ -9,11 +9,12 @@ KINC     = $(BUILD)/kinc
 CAPNG    = $(DEPS)/lib/libcap-ng.a
 ARCH_INC = /usr/include/$(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 
-CFLAGS  ?= -O2
+CFLAGS  ?= -Os
+CFLAGS  += -ffunction-sections -fdata-sections
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	   -fstack-protector-strong -fstack-clash-protection -fcf-protection \
 	   -fno-strict-overflow -isystem $(KINC) -I$(DEPS)/include
-LDFLAGS += -static -s -Wl,-z,relro,-z,now,-z,noexecstack -L$(DEPS)/lib
+LDFLAGS += -static -s -Wl,--gc-sections,-z,relro,-z,now,-z,noexecstack -L$(DEPS)/lib
 DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
 	   -DBUILD_DATE='"$(shell date -u +%Y-%m-%d)"' \
 	   -DBUILD_CC='"$(shell $(CC) -dumpversion 2>/dev/null | sed 's/^/gcc /')"' \

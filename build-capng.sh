@@ -17,7 +17,7 @@ cd "$work"
 apt-get source -q --download-only libcap-ng
 dpkg-source -x libcap-ng_*.dsc src >/dev/null
 cd src
-CC=musl-gcc CFLAGS="-O2" CPPFLAGS="-isystem $kinc" ./configure -q --prefix="$prefix" \
+CC=musl-gcc CFLAGS="-Os -ffunction-sections -fdata-sections" CPPFLAGS="-isystem $kinc" ./configure -q --prefix="$prefix" \
 	--disable-shared --enable-static --without-python --without-python3 >/dev/null
 make -s -C src >/dev/null
 make -s -C src install >/dev/null
