@@ -20,7 +20,7 @@ static size_t nforced;
 
 static void *xrealloc(void *p, size_t n)
 {
-	if (!(p = realloc(p, n)))
+	if (!(p = p ? realloc(p, n) : malloc(n)))
 		die("out of memory");
 	return p;
 }
@@ -81,9 +81,11 @@ char **env_build(const struct launch *l)
 		if (strchr(*e, '=') && strncmp(*e, "SINGULARITYENV_", 15) &&
 		    strncmp(*e, "APPTAINERENV_", 13))
 			set(*e, (size_t)(strchr(*e, '=') - *e), strchr(*e, '=') + 1);
-	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++)
-		if (get(l->envp, keep[i]))
-			set(keep[i], strlen(keep[i]), get(l->envp, keep[i]));
+	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++) {
+		const char *v = get(l->envp, keep[i]);
+		if (v)
+			set(keep[i], strlen(keep[i]), v);
+	}
 	if (l->cleanenv) {
 		set("LANG", 4, "C");
 		set("PATH", 4, SANE_PATH);

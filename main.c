@@ -143,6 +143,13 @@ static void opt_env(struct launch *l, char *arg)
 	l->setenv[l->nsetenv++] = arg;
 }
 
+static char *need(const char *o, char *arg)
+{
+	if (!arg)
+		die("%s needs an argument", o);
+	return arg;
+}
+
 /* Options of exec/run/shell; returns 1 if it took `next` as its argument. */
 static int opt(struct launch *l, const char *o, char *next)
 {
@@ -152,7 +159,7 @@ static int opt(struct launch *l, const char *o, char *next)
 	int used = arg == next;
 
 #define IS(s, lng) ((n == strlen(s) && !strncmp(o, s, n)) || (n == strlen(lng) && !strncmp(o, lng, n)))
-#define ARG() (arg ? arg : (die("%s needs an argument", o), NULL))
+#define ARG() need(o, arg)
 	if (IS("-v", "--verbose"))
 		return verbose = 1, 0;
 	if (IS("-c", "--contain"))

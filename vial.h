@@ -68,9 +68,10 @@ struct launch {
 };
 
 /* main.c */
-_Noreturn void die(const char *fmt, ...);
-_Noreturn void die_errno(const char *fmt, ...);
-void debug(const char *fmt, ...);
+/* noreturn and printf-like, for the compiler and for cppcheck alike */
+__attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+__attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 extern int verbose;
 
 /* priv.c */
