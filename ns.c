@@ -346,6 +346,19 @@ static unsigned long host_flags(int fd)
 	return f;
 }
 
+static int under(const char *path, const char *dir);
+
+static int covers_stage(int src)
+{
+	char p[PATH_MAX], link[32];
+	ssize_t n = readlink(fdpath(link, src), p, sizeof p - 1);
+
+	if (n <= 0)
+		return 1;
+	p[n] = 0;
+	return !strcmp(p, "/") || under(policy.stage_dir, p);
+}
+
 /*
  * Bind host fd `src` on `dst` inside `root`, then apply `flags`. A mount
  * point that cannot be made (a symlink in the image, say /var/tmp -> /tmp)
@@ -353,12 +366,12 @@ static unsigned long host_flags(int fd)
  */
 static int bind_fd(int root, int src, const char *dst, unsigned long flags, int optional)
 {
-	/* Recursive, so the host's submounts come along; but never for the
-	 * staging directory's own path, or the stage would show through. */
-	unsigned long rec = strcmp(dst, policy.stage_dir) ? MS_REC : 0;
 	char name[NAME_MAX + 1], a[32], b[32];
 	struct stat s, t;
 	int dir, fd;
+	/* Recursive, so the host's submounts come along; but not for the
+	 * staging directory or a parent of it, or the stage would show. */
+	unsigned long rec = covers_stage(src) ? 0 : MS_REC;
 
 	if (src < 0 || fstat(src, &s))
 		return -1;

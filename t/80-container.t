@@ -21,6 +21,11 @@ vial exec -B "$D:/data" "$IMG" sh -c 'grep " /data " /proc/self/mountinfo'
 like "$OUT" " /data rw,nosuid,nodev" "user binds are nosuid,nodev"
 clean "binds"
 
+vial exec -B /:/host "$IMG" sh -c 'ls /host/etc/hostname; ls /host/tmp | grep -c "^upper$"'
+is "$OUT" "/host/etc/hostname
+0" "-B /:/host shows the host, never vial's staging area"
+clean "bind of /"
+
 mkdir -p "$T/rootonly" && echo secret > "$T/rootonly/f" && chmod 700 "$T/rootonly"
 vial exec -B "$T/rootonly/f:/f" "$IMG" cat /f
 like "$RC|$ERR" "^255\|vial: bind $T/rootonly/f: Permission denied\$" \
