@@ -4,12 +4,16 @@
  * names. Every refusal returns -1 and the caller reports ENOENT, so the
  * fallback cannot be used to learn which root-only files exist.
  *
- * The path is walked one component at a time from "/" with O_NOFOLLOW:
- * no symlink, no "..", no mount crossing below the protected directory,
- * and every directory on the way owned by root and not writable by group
- * or other. This walk does all that openat2(RESOLVE_BENEATH |
- * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) would,
- * plus the ownership checks openat2 cannot make, on every kernel.
+ * The path is made absolute and tidied lexically ("." and "//" dropped,
+ * any ".." refused), matched against the protected directories (the
+ * longest match wins, so a group-restricted subdirectory cannot be
+ * reached through a wider entry), and walked one component at a time
+ * from "/" with O_NOFOLLOW: no symlink, no mount crossing below the
+ * protected directory (bind mounts included), and every directory on the
+ * way owned by root and not writable by group or other. This does all
+ * that openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) would, plus the ownership
+ * checks openat2 cannot make, on every kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,18 +28,51 @@
 
 #include "vial.h"
 
+/* Root-owned and not writable by group or other: only root can change it. */
 static int safe(const struct stat *st)
 {
 	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
-/* One step down, as root, never through a symlink. */
+/*
+ * The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
+ * supports): unlike st_dev it also tells a bind mount of the same file
+ * system apart. Read as root: a non-dumpable process's fdinfo directory
+ * is root's on older kernels.
+ */
+static int mnt_id(int fd)
+{
+	char path[64], buf[512], *s;
+	ssize_t n;
+	int f, id;
+
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	priv_raise();
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	priv_lower();
+	if (f < 0)
+		return -1;
+	n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	s = strstr(buf, "\nmnt_id:");
+	if (!s || sscanf(s + 8, "%d", &id) != 1)
+		return -1;
+	return id;
+}
+
+/*
+ * One step down, never through a symlink, as root: the caller may lack
+ * search permission on a root-only directory. O_PATH opens nothing.
+ */
 static int step(int dir, const char *name, int flags, struct stat *st)
 {
 	int fd;
 
 	priv_raise();
-	fd = openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dir, name, flags | O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	priv_lower();
 	if (fd >= 0 && fstat(fd, st)) {
 		close(fd);
@@ -44,71 +81,107 @@ static int step(int dir, const char *name, int flags, struct stat *st)
 	return fd;
 }
 
-/* `path` made absolute (as the kernel has our cwd), split under `dir`. */
-static const char *below(const char *path, const char *dir, char *buf, size_t n)
+/*
+ * From `dir` down the directories of `path` (a/b/c, split in place),
+ * each root-owned and not writable by group or other, and with mnt >= 0
+ * each on that mount. Takes `dir` over; returns the last one or -1.
+ */
+static int descend(int dir, char *path, int mnt)
+{
+	char *p, *save = NULL;
+	struct stat st;
+	int next;
+
+	for (p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		next = strcmp(p, ".") && strcmp(p, "..") ? step(dir, p, O_DIRECTORY, &st) : -1;
+		close(dir);
+		if (next < 0)
+			return -1;
+		if (!safe(&st) || (mnt >= 0 && mnt_id(next) != mnt)) {
+			close(next);
+			return -1;
+		}
+		dir = next;
+	}
+	return dir;
+}
+
+/*
+ * Tidy an absolute path in place, lexically: no "//", no "." component,
+ * no trailing "/". A ".." is refused rather than interpreted.
+ */
+static int canon(char *s)
+{
+	char *r = s, *w = s;
+	size_t n;
+
+	while (*r) {
+		while (*r == '/')
+			r++;
+		n = strcspn(r, "/");
+		if (!n || (n == 1 && r[0] == '.')) {
+			r += n;
+			continue;
+		}
+		if (n == 2 && r[0] == '.' && r[1] == '.')
+			return -1;
+		*w++ = '/';
+		memmove(w, r, n);	/* w < r: at least one '/' was skipped */
+		w += n;
+		r += n;
+	}
+	if (w == s)
+		*w++ = '/';
+	*w = 0;
+	return 0;
+}
+
+/* `path` absolute (a relative one from our cwd, as the open saw it), tidied. */
+static int absolute(const char *path, char *buf, size_t n)
 {
 	char cwd[PATH_MAX];
-	size_t len = strlen(dir);
-
 	int w;
 
 	if (path[0] == '/')
 		w = snprintf(buf, n, "%s", path);
-	else if (getcwd(cwd, sizeof cwd))
+	else if (getcwd(cwd, sizeof cwd) && cwd[0] == '/')
 		w = snprintf(buf, n, "%s/%s", cwd, path);
 	else
-		return NULL;
-	if (w < 0 || (size_t)w >= n)
-		return NULL;
-	if (strncmp(buf, dir, len) || buf[len] != '/')
-		return NULL;
-	return buf + len + 1;
-}
-
-/* Walk `rel` (a/b/c) from `dir`: root-owned directories, one device. */
-static int walk(int dir, char *rel, struct stat *st, char **last)
-{
-	dev_t dev = st->st_dev;
-	char *p = rel, *slash;
-	int next;
-
-	while ((slash = strchr(p, '/'))) {
-		*slash = 0;
-		if (!*p || !strcmp(p, ".")) {
-			p = slash + 1;
-			continue;
-		}
-		if (!strcmp(p, ".."))
-			return close(dir), -1;
-		next = step(dir, p, O_PATH | O_DIRECTORY, st);
-		close(dir);
-		if (next < 0 || !safe(st) || st->st_dev != dev)
-			return next >= 0 ? close(next), -1 : -1;
-		dir = next;
-		p = slash + 1;
-	}
-	if (!*p || !strcmp(p, ".") || !strcmp(p, ".."))
-		return close(dir), -1;
-	*last = p;
-	return dir;
-}
-
-/* Open the protected directory itself: root-owned all the way from "/". */
-static int open_pdir(const char *pdir, struct stat *st)
-{
-	char buf[PATH_MAX], *last;
-	int dir = step(AT_FDCWD, "/", O_PATH | O_DIRECTORY, st);
-
-	if (dir < 0 || !safe(st))
-		return dir >= 0 ? close(dir), -1 : -1;
-	snprintf(buf, sizeof buf, "%s/.", pdir + 1);
-	dir = walk(dir, buf, st, &last);
-	if (dir < 0)
 		return -1;
-	/* walk checked one device; above the protected dir mounts are fine */
-	return dir;
+	if (w < 0 || (size_t)w >= n)
+		return -1;
+	return canon(buf);
 }
 
+/*
+ * The protected directory `abs` lies in, and the rest of the path below
+ * it. The longest match wins: /p/licensed with a group is never reached
+ * through an entry /p open to everyone.
+ */
+static const struct protected_dir *pdir_for(const char *abs, const char **rel)
+{
+	const struct protected_dir *best = NULL;
+	char d[PATH_MAX];
+	size_t len, bestlen = 0;
+
+	for (size_t i = 0; i < policy.nprotected; i++) {
+		const char *p = policy.protected[i].path;
+
+		if (!p || p[0] != '/' || snprintf(d, sizeof d, "%s", p) >= (int)sizeof d ||
+		    canon(d))
+			continue;
+		len = strlen(d);
+		if (len > 1 && len > bestlen && !strncmp(abs, d, len) && abs[len] == '/') {
+			best = &policy.protected[i];
+			bestlen = len;
+		}
+	}
+	if (best)
+		*rel = abs + bestlen + 1;
+	return best;
+}
+
+/* Membership from the kernel's groups recorded at start, never the environment. */
 static int group_allows(const char *group)
 {
 	struct group *g;
@@ -119,7 +192,28 @@ static int group_allows(const char *group)
 	return g && priv_in_group(g->gr_gid);
 }
 
-/* The open itself: root's, or for root-squashed NFS the image group's. */
+/* The protected directory itself: it and every directory above it safe. */
+static int open_pdir(const char *pdir)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	int root = step(AT_FDCWD, "/", O_DIRECTORY, &st);
+
+	if (root < 0)
+		return -1;
+	if (!safe(&st) || snprintf(buf, sizeof buf, "%s", pdir) >= (int)sizeof buf) {
+		close(root);
+		return -1;
+	}
+	/* Mounts above the protected directory are fine (NFS, /opt). */
+	return descend(root, buf, -1);
+}
+
+/*
+ * The open itself: root's, or on root-squashed NFS the caller's with the
+ * image group as fsgid (the server squashes root, not that group). The
+ * result must be the very file the walk checked.
+ */
 static int final_open(int dir, const char *name, const struct stat *want)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
@@ -127,107 +221,175 @@ static int final_open(int dir, const char *name, const struct stat *want)
 	struct stat st;
 	int fd;
 
-	if (g && want->st_gid == g->gr_gid && (want->st_mode & 0777) == 0640) {
+	if (g && want->st_gid == g->gr_gid && (want->st_mode & S_IRGRP)) {
 		fd = priv_open_as_group(dir, name, g->gr_gid, flags);
 	} else {
 		priv_raise();
 		fd = openat(dir, name, flags);
 		priv_lower();
 	}
-	if (fd >= 0 && (fstat(fd, &st) || st.st_dev != want->st_dev ||
-			st.st_ino != want->st_ino)) {
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
+	    !S_ISREG(st.st_mode) || !safe(&st)) {
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-static int try_dir(const struct protected_dir *pd, const char *path)
+/* `rel` (a/b/img) below protected directory `pdir`, every rule checked. */
+static int open_below(const char *pdir, const char *rel)
 {
-	char buf[PATH_MAX], *rel, *name;
+	char buf[PATH_MAX], *name;
 	struct stat st;
-	int dir, fd;
+	int dir, fd, mnt;
 
-	if (!pd->path || !(rel = (char *)below(path, pd->path, buf, sizeof buf)))
+	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
 		return -1;
-	if (!group_allows(pd->group))
-		return -1;
-	dir = open_pdir(pd->path, &st);
+	dir = open_pdir(pdir);
 	if (dir < 0)
 		return -1;
-	dir = walk(dir, rel, &st, &name);
-	if (dir < 0)
+	mnt = mnt_id(dir);
+	if (mnt < 0) {
+		close(dir);
 		return -1;
-	fd = step(dir, name, O_PATH, &st);
-	if (fd >= 0)
+	}
+	name = strrchr(buf, '/');
+	if (name) {
+		*name++ = 0;
+		dir = descend(dir, buf, mnt);
+		if (dir < 0)
+			return -1;
+	} else {
+		name = buf;
+	}
+	fd = step(dir, name, 0, &st);
+	if (fd >= 0 && (!S_ISREG(st.st_mode) || !safe(&st) || mnt_id(fd) != mnt)) {
 		close(fd);
-	if (fd < 0 || !S_ISREG(st.st_mode) || !safe(&st))
-		return close(dir), -1;
-	fd = final_open(dir, name, &st);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		close(fd);
+		fd = final_open(dir, name, &st);
+	}
 	close(dir);
 	return fd;
 }
 
 int protect_open(const char *path, int *fd)
 {
-	for (size_t i = 0; i < policy.nprotected; i++) {
-		*fd = try_dir(&policy.protected[i], path);
-		if (*fd >= 0) {
-			debug("%s: opened through protected directory %s", path,
-			      policy.protected[i].path);
-			return 0;
-		}
-	}
+	const struct protected_dir *pd;
+	const char *rel;
+	char abs[PATH_MAX];
+
 	*fd = -1;
-	return -1;
+	if (absolute(path, abs, sizeof abs) || !(pd = pdir_for(abs, &rel)) ||
+	    !group_allows(pd->group))
+		return -1;
+	*fd = open_below(pd->path, rel);
+	if (*fd < 0)
+		return -1;
+	debug("%s: opened through protected directory %s", path, pd->path);
+	return 0;
 }
 
-/* Append `s` to the log line, escaped: no newline, no control byte, no quote. */
-static void esc(char *out, size_t n, size_t *len, const char *s)
+/* The audit line, built in a fixed buffer that no field can overrun. */
+struct line {
+	char s[2048];
+	size_t len;
+};
+
+enum { RAW = 0, ESC = 1, ESC_SPACE = 2 };
+
+/*
+ * Append `s`, at most `max` bytes of it as written. ESC writes control
+ * bytes, quote and backslash as \ooo (ESC_SPACE the space too, to keep
+ * arguments apart), so no field can end the line or forge another; '%'
+ * is only ever data here. A cut is marked "...". Returns 0 if cut.
+ */
+static int put(struct line *l, const char *s, size_t max, int how)
 {
-	for (; *s && *len + 5 < n; s++) {
+	size_t end = l->len + max;
+	char e[8];
+	int n;
+
+	if (end > sizeof l->s - 1)
+		end = sizeof l->s - 1;
+	if (l->len + 3 > end)
+		return 0;
+	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-			*len += (size_t)snprintf(out + *len, n - *len, "\\%03o", c);
-		else
-			out[(*len)++] = (char)c;
+
+		if (how && (c < 0x20 || c == 0x7f || c == '"' || c == '\\' ||
+			    (c == ' ' && how == ESC_SPACE))) {
+			n = snprintf(e, sizeof e, "\\%03o", c);
+		} else {
+			e[0] = (char)c;
+			n = 1;
+		}
+		if (l->len + (size_t)n + 3 > end) {
+			memcpy(l->s + l->len, "...", 3);
+			l->len += 3;
+			l->s[l->len] = 0;
+			return 0;
+		}
+		memcpy(l->s + l->len, e, (size_t)n);
+		l->len += (size_t)n;
 	}
-	out[*len] = 0;
+	l->s[l->len] = 0;
+	return 1;
+}
+
+/* The whole command, each argument escaped, within `max` bytes. */
+static void put_argv(struct line *l, char **argv, size_t max)
+{
+	size_t start = l->len;
+
+	for (int i = 0; argv[i]; i++) {
+		size_t used = l->len - start;
+
+		if ((i && !put(l, " ", max - used, RAW)) ||
+		    !put(l, argv[i], max - (l->len - start), ESC_SPACE))
+			return;
+	}
 }
 
 /*
- * One line to authpriv per protected run. Sent by hand (not syslog(3)) so
- * that a failure is seen: a protected image does not run unaudited.
+ * One line to authpriv per protected run, e.g.
+ *   vial[42]: user="ann" uid=1001 image="/opt/vial/protected/m.sqfs"
+ *   command="matlab -batch run" cwd="/home/ann"
+ * Sent by hand (not syslog(3)) so that a failure is seen: a protected
+ * image does not run unaudited.
  */
 void protect_audit(const struct image *img, char **argv, const char *cwd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
 	const struct user *u = priv_user();
-	char msg[2048], ts[32];
-	size_t len;
+	char abs[PATH_MAX], head[96], ts[32], uid[32];
 	time_t now = time(NULL);
+	struct line l = { .len = 0 };
 	struct tm tm;
 	int fd;
 
-	strftime(ts, sizeof ts, "%b %e %H:%M:%S", gmtime_r(&now, &tm));
-	len = (size_t)snprintf(msg, sizeof msg, "<%d>%s vial[%d]: user=\"",
-			       LOG_AUTHPRIV | LOG_NOTICE, ts, (int)getpid());
-	esc(msg, sizeof msg, &len, u->name);
-	len += (size_t)snprintf(msg + len, sizeof msg - len, "\" uid=%u image=\"",
-				(unsigned)u->uid);
-	esc(msg, sizeof msg, &len, img->path);
-	len += (size_t)snprintf(msg + len, sizeof msg - len, "\" command=\"");
-	for (int i = 0; argv[i]; i++) {
-		if (i)
-			esc(msg, sizeof msg - 300, &len, " ");
-		esc(msg, sizeof msg - 300, &len, argv[i]);
-	}
-	len += (size_t)snprintf(msg + len, sizeof msg - len, "\" cwd=\"");
-	esc(msg, sizeof msg - 2, &len, cwd);
-	len += (size_t)snprintf(msg + len, sizeof msg - len, "\"");
+	/* syslog daemons read the stamp as local time (musl: /etc/localtime) */
+	if (!localtime_r(&now, &tm) || !strftime(ts, sizeof ts, "%b %e %H:%M:%S", &tm))
+		die("%s: cannot read the clock for the audit log", img->path);
+	snprintf(head, sizeof head, "<%d>%s vial[%d]: user=\"", LOG_AUTHPRIV | LOG_NOTICE,
+		 ts, (int)getpid());
+	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)u->uid);
+	put(&l, head, sizeof head, RAW);
+	put(&l, u->name, 128, ESC);
+	put(&l, uid, sizeof uid, RAW);
+	put(&l, absolute(img->path, abs, sizeof abs) ? img->path : abs, 640, ESC);
+	put(&l, "\" command=\"", 16, RAW);
+	put_argv(&l, argv, 640);
+	put(&l, "\" cwd=\"", 16, RAW);
+	put(&l, cwd, 384, ESC);
+	put(&l, "\"", 4, RAW);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
-	    send(fd, msg, len, 0) != (ssize_t)len)
+	    send(fd, l.s, l.len, 0) != (ssize_t)l.len)
 		die_errno("%s: cannot write the audit log (/dev/log); protected "
 			  "images do not run unaudited", img->path);
 	close(fd);
