@@ -6,11 +6,33 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vial.h"
+
+/* linux/mount.h and linux/fcntl.h values, fixed by the kernel ABI (their
+ * headers clash with musl's). Support is decided at run time by errno. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x4
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#endif
+
+enum wrap { W_PLAIN, W_SIF, W_LEGACY };	/* what holds the file system */
 
 static const struct {
 	enum fmt fmt;
@@ -21,6 +43,7 @@ static const struct {
 	 * must not be able to ask for a panic. */
 	{ FMT_EXT, "ext", "ext4", "noload,errors=remount-ro" },
 	{ FMT_EROFS, "erofs", "erofs", NULL },
+	{ FMT_DIR, "directory", NULL, NULL },
 };
 
 const char *image_fmt_name(enum fmt f)
@@ -34,6 +57,8 @@ const char *image_fmt_name(enum fmt f)
 /*
  * The caller's own open comes first. Only EACCES may lead to the
  * protected fallback, and every refusal there reads like a missing file.
+ * A directory (a sandbox) is opened as the caller too, and later bound
+ * by this fd: the path is never looked up again.
  */
 void image_open(struct image *img)
 {
@@ -50,10 +75,8 @@ void image_open(struct image *img)
 		die_errno("cannot open image %s", img->path);
 	if (fstat(img->fd, &img->st))
 		die_errno("%s: fstat", img->path);
-	if (S_ISDIR(img->st.st_mode))
-		die("%s: is a directory, not an image file", img->path);
-	if (!S_ISREG(img->st.st_mode))
-		die("%s: not a regular file", img->path);
+	if (!S_ISREG(img->st.st_mode) && !S_ISDIR(img->st.st_mode))
+		die("%s: not a regular file or a directory", img->path);
 	/* O_NONBLOCK only kept a FIFO from hanging the open. */
 	if (fcntl(img->fd, F_SETFL, O_RDONLY))
 		die_errno("%s: fcntl", img->path);
@@ -75,41 +98,177 @@ static uint64_t le64(const unsigned char *p)
 	return le64toh(v);
 }
 
-static void probe_squashfs(struct image *img, const unsigned char *b, size_t n)
+/* The bytes the loop device will map: a range (SIF) or up to EOF. */
+static uint64_t span(const struct image *img)
+{
+	return img->size ? img->size : (uint64_t)img->st.st_size - img->offset;
+}
+
+/* A file system that says it is larger than its bytes is truncated: say
+ * so now, not as EIO from inside the container. */
+static void need(const struct image *img, const char *fs, uint64_t bytes)
+{
+	if (bytes > span(img))
+		die("%s: truncated %s image (its superblock says %llu bytes, there are %llu)",
+		    img->path, fs, (unsigned long long)bytes, (unsigned long long)span(img));
+}
+
+static enum fmt probe_squashfs(const struct image *img, const unsigned char *b, size_t n)
 {
 	uint64_t used = le64(b + 40);
 	uint16_t major = (uint16_t)(b[28] | b[29] << 8);
 
-	if (n < 96 || major != 4)
+	if (n < 96)
+		die("%s: truncated squashfs image (%zu bytes, less than a superblock)",
+		    img->path, n);
+	if (major != 4)
 		die("%s: squashfs version %u is not supported (need 4)",
 		    img->path, major);
-	if (used < 96 || used > (uint64_t)img->st.st_size - img->offset)
-		die("%s: truncated squashfs image (superblock says %llu bytes, "
-		    "file has %llu)", img->path, (unsigned long long)used,
-		    (unsigned long long)(img->st.st_size - img->offset));
-	img->fmt = FMT_SQUASHFS;
+	if (used < 96)
+		die("%s: damaged squashfs superblock (size %llu)", img->path,
+		    (unsigned long long)used);
+	need(img, "squashfs", used);
+	return FMT_SQUASHFS;
 }
 
-/* The format from its magic number, read on the fd, at img->offset. */
-void image_probe(struct image *img)
+/* ext2/3/4: block count (64-bit with INCOMPAT_64BIT) times block size. */
+static enum fmt probe_ext(const struct image *img, const unsigned char *sb)
+{
+	uint32_t log = le32(sb + 24);
+	uint64_t blocks = le32(sb + 4);
+
+	if (le32(sb + 96) & 0x80)
+		blocks |= (uint64_t)le32(sb + 0x150) << 32;
+	if (log > 6)	/* 64 KiB blocks at most */
+		die("%s: damaged ext superblock (block size)", img->path);
+	need(img, "ext", blocks > UINT64_MAX >> (10 + log) ? UINT64_MAX : blocks << (10 + log));
+	return FMT_EXT;
+}
+
+/* erofs: blocks (the low 32 bits on 48-bit images: a lower bound). */
+static enum fmt probe_erofs(const struct image *img, const unsigned char *sb)
+{
+	unsigned bits = sb[12];
+
+	if (bits < 9 || bits > 16)
+		die("%s: damaged erofs superblock (block size)", img->path);
+	need(img, "erofs", (uint64_t)le32(sb + 36) << bits);
+	return FMT_EROFS;
+}
+
+/* The file system at img->offset, from its magic number, read on the fd. */
+static enum fmt probe_fs(const struct image *img)
 {
 	unsigned char b[2048];
-	ssize_t n;
+	ssize_t n = 0;
 
-	if (img->st.st_size == 0)
-		die("%s: empty file, not an image", img->path);
-	n = pread(img->fd, b, sizeof b, (off_t)img->offset);
+	if (img->offset < (uint64_t)img->st.st_size)
+		n = pread(img->fd, b, sizeof b, (off_t)img->offset);
 	if (n < 0)
 		die_errno("%s: cannot read", img->path);
 	memset(b + n, 0, sizeof b - (size_t)n);
 	if (!memcmp(b, "hsqs", 4))
-		probe_squashfs(img, b, (size_t)n);
-	else if (n >= 1082 && b[1080] == 0x53 && b[1081] == 0xEF)
-		img->fmt = FMT_EXT;
-	else if (n >= 1028 && le32(b + 1024) == 0xE0F5E1E2)
-		img->fmt = FMT_EROFS;
-	else
-		die("%s: not a squashfs, ext or erofs image", img->path);
+		return probe_squashfs(img, b, (size_t)n);
+	if (n >= 1082 && b[1080] == 0x53 && b[1081] == 0xEF)
+		return probe_ext(img, b + 1024);
+	if (n >= 1064 && le32(b + 1024) == 0xE0F5E1E2)
+		return probe_erofs(img, b + 1024);
+	if (img->offset)
+		die("%s: no squashfs, ext or erofs file system at offset %llu",
+		    img->path, (unsigned long long)img->offset);
+	die("%s: not a squashfs, ext or erofs image", img->path);
+}
+
+/* SIF or a Singularity 2.x launch line, from the file's first bytes;
+ * for W_LEGACY, *start is where the file system begins. */
+static enum wrap wrap_of(const struct image *img, uint64_t *start)
+{
+	unsigned char b[64];
+	const unsigned char *nl;
+	ssize_t n = pread(img->fd, b, sizeof b, 0);
+
+	if (n < 0)
+		die_errno("%s: cannot read", img->path);
+	if (n >= 42 && !memcmp(b + 32, "SIF_MAGIC", 10))
+		return W_SIF;
+	if (n < 2 || b[0] != '#' || b[1] != '!')
+		return W_PLAIN;
+	/* Singularity 2.x: the launch line ends within 64 bytes. */
+	nl = memchr(b, '\n', (size_t)n);
+	if (!nl)
+		die("%s: Singularity 2.x image without a newline in its first 64 bytes "
+		    "(damaged, or not an image)", img->path);
+	*start = (uint64_t)(nl - b) + 1;
+	return W_LEGACY;
+}
+
+/* The primary system partition of a SIF: its range, and its fs type. */
+static enum fmt sif_locate(struct image *img)
+{
+	struct sif s;
+	const struct sif_desc *d;
+
+	if (sif_read(img->fd, (uint64_t)img->st.st_size, sif_host_arch, &s))
+		die("%s: SIF: %s", img->path, s.err);
+	d = &s.d[s.root];
+	img->offset = d->offset;
+	img->size = d->size;
+	return d->fstype == SIF_FS_SQUASHFS ? FMT_SQUASHFS : FMT_EXT;
+}
+
+/*
+ * A directory is bound by the fd the caller opened, but the kernel binds
+ * only from mounts of the caller's current mount namespace (EINVAL), and
+ * vial mounts in a new one. So the directory's mount tree is cloned now,
+ * from that fd (no path looked up again): a detached copy that
+ * image_mount moves into the container. open_tree: Linux 5.2.
+ */
+static void dir_clone(struct image *img)
+{
+	const unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+			       AT_RECURSIVE;
+	int fd;
+
+	priv_raise();
+	fd = (int)syscall(SYS_open_tree, img->fd, "", flags);
+	priv_lower();
+	if (fd < 0 && errno == ENOSYS)
+		die("%s: running a directory needs Linux 5.2 or later (open_tree)",
+		    img->path);
+	if (fd < 0)
+		die_errno("%s: cannot clone the directory's mount", img->path);
+	if (close(img->fd))
+		die_errno("%s: close", img->path);
+	img->fd = fd;
+}
+
+/* The format, read on the fd: what is mounted, and where it lies. */
+void image_probe(struct image *img)
+{
+	enum fmt want = FMT_NONE;
+
+	if (S_ISDIR(img->st.st_mode)) {
+		img->fmt = FMT_DIR;
+		dir_clone(img);
+		return;
+	}
+	if (img->st.st_size == 0)
+		die("%s: empty file, not an image", img->path);
+	switch (wrap_of(img, &img->offset)) {
+	case W_SIF:
+		want = sif_locate(img);
+		break;
+	case W_LEGACY:
+		debug("%s: Singularity 2.x image, file system at %llu", img->path,
+		      (unsigned long long)img->offset);
+		break;
+	case W_PLAIN:
+		break;
+	}
+	img->fmt = probe_fs(img);
+	if (want && img->fmt != want)
+		die("%s: SIF: the primary partition says %s but holds %s", img->path,
+		    image_fmt_name(want), image_fmt_name(img->fmt));
 }
 
 /*
@@ -120,6 +279,10 @@ void image_check_policy(const struct image *img)
 {
 	int trusted = img->st.st_uid == 0 && !(img->st.st_mode & (S_IWGRP | S_IWOTH));
 
+	/* A directory is bound, not parsed: no kernel file system reads
+	 * bytes the user wrote, so there is nothing for the policy to weigh. */
+	if (img->fmt == FMT_DIR)
+		return;
 	if (trusted && (policy.root_formats & img->fmt))
 		return;
 	if (policy.user_formats & img->fmt)
@@ -132,11 +295,56 @@ void image_check_policy(const struct image *img)
 	    img->path, image_fmt_name(img->fmt));
 }
 
+/* Flags of the directory's own mount that the bind must keep (a noexec
+ * host file system must not become executable in the container). */
+static unsigned long host_flags(int fd)
+{
+	struct statvfs sv;
+	unsigned long f = 0;
+
+	if (fstatvfs(fd, &sv))
+		die_errno("statvfs");
+	f |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+	f |= (sv.f_flag & ST_NOATIME) ? MS_NOATIME : 0;
+	f |= (sv.f_flag & ST_NODIRATIME) ? MS_NODIRATIME : 0;
+	f |= (sv.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
+	return f;
+}
+
+/* A sandbox directory: its cloned tree moved into place, kept from
+ * sending mount events back to the host, then made read-only, nosuid
+ * and nodev (flags on a bind take effect only with a remount). */
+static void mount_dir(const struct image *img, const char *dir)
+{
+	const unsigned long ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+	int rc;
+
+	priv_raise();
+	rc = (int)syscall(SYS_move_mount, img->fd, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH);
+	priv_lower();
+	if (rc)
+		die_errno("%s: cannot bind the directory", img->path);
+	priv_raise();
+	rc = mount(NULL, dir, NULL, MS_REC | MS_SLAVE, NULL);
+	priv_lower();
+	if (rc)
+		die_errno("%s: cannot make the directory's mount a slave", img->path);
+	priv_raise();
+	rc = mount(NULL, dir, NULL, ro | host_flags(img->fd), NULL);
+	priv_lower();
+	if (rc)
+		die_errno("%s: cannot make the directory read-only", img->path);
+}
+
 void image_mount(const struct image *img, const struct loopdev *ld, const char *dir)
 {
 	size_t i = 0;
 	int rc;
 
+	if (img->fmt == FMT_DIR) {
+		mount_dir(img, dir);
+		return;
+	}
 	while (fmts[i].fmt != img->fmt)
 		i++;
 	priv_raise();
@@ -147,13 +355,39 @@ void image_mount(const struct image *img, const struct loopdev *ld, const char *
 		die_errno("%s: cannot mount %s image (damaged?)", img->path, fmts[i].name);
 }
 
+static void inspect_sif(const struct image *img)
+{
+	struct sif s;
+	char line[256];
+
+	if (sif_read(img->fd, (uint64_t)img->st.st_size, sif_host_arch, &s))
+		die("%s: SIF: %s", img->path, s.err);
+	printf("SIF version 01, arch %s, %zu descriptors, %zu used\n",
+	       sif_arch_name(s.arch), s.total, s.nused);
+	for (size_t i = 0; i < s.nused; i++) {
+		sif_describe(&s.d[i], line, sizeof line);
+		printf("  %s\n", line);
+	}
+}
+
 /* What `vial inspect` says. Of a protected image: its format and size only. */
 void image_inspect(const struct image *img)
 {
-	printf("%s: %s, %llu bytes\n", img->path, image_fmt_name(img->fmt),
+	static const char *in[] = { "", " in a SIF image", " in a Singularity 2.x image" };
+	uint64_t start = 0;
+	enum wrap w;
+
+	if (img->fmt == FMT_DIR) {
+		printf("%s: directory, bound read-only\n", img->path);
+		return;
+	}
+	w = wrap_of(img, &start);
+	printf("%s: %s%s, %llu bytes\n", img->path, image_fmt_name(img->fmt), in[w],
 	       (unsigned long long)img->st.st_size);
 	if (img->protected)
 		return;
 	printf("mounts: offset %llu, size %llu\n", (unsigned long long)img->offset,
-	       (unsigned long long)(img->size ? img->size : (uint64_t)img->st.st_size - img->offset));
+	       (unsigned long long)span(img));
+	if (w == W_SIF)
+		inspect_sif(img);
 }

@@ -102,6 +102,31 @@ void image_mount(const struct image *img, const struct loopdev *ld, const char *
 const char *image_fmt_name(enum fmt f);
 void image_inspect(const struct image *img);
 
+/* sif.c */
+#define SIF_MAX_DESC 1024	/* descriptors vial reads; siftool makes 48 */
+#define SIF_FS_SQUASHFS 1
+#define SIF_FS_EXT3 2
+struct sif_desc {
+	uint32_t type, id;
+	uint64_t offset, size;
+	int32_t fstype, parttype;	/* partitions only */
+	char arch[3];			/* partitions only: "02"; arch[2] != 0: invalid */
+};
+struct sif {
+	char arch[3];			/* the header's primary architecture */
+	uint64_t free, descoff;
+	size_t total, nused;
+	struct sif_desc d[SIF_MAX_DESC];	/* the used descriptors */
+	int root;			/* index in d of the primary partition, or -1 */
+	char err[160];			/* why parsing failed */
+};
+extern const char sif_host_arch[];
+int sif_parse(const unsigned char *buf, size_t len, uint64_t filesize, const char *arch,
+	      struct sif *s);
+int sif_read(int fd, uint64_t filesize, const char *arch, struct sif *s);
+const char *sif_arch_name(const char *code);
+void sif_describe(const struct sif_desc *d, char *buf, size_t n);
+
 /* protect.c */
 int protect_open(const char *path, int *fd);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
