@@ -187,13 +187,14 @@ clean "inspect"
 
 # A protected image: format and size, nothing of its layout.
 PD=/opt/vial/protected made=
-[ -d "$PD" ] || { mkdir -p "$PD"; made=1; }
+[ -d /opt/vial ] || made=/opt/vial
+[ -d "$PD" ] || { made=${made:-$PD}; mkdir -p "$PD"; }
 PSIF=$PD/vialt-formats.$$.sif
 cp "$T/sq.sif" "$PSIF"; chmod 600 "$PSIF"
 inspect "$PSIF"
 is "$RC|$OUT" "0|$PSIF: squashfs in a SIF image, $(stat -c %s "$PSIF") bytes" \
 	"inspect: a protected SIF image shows its format and size only"
-rm -f "$PSIF"; [ -n "$made" ] && rm -rf /opt/vial
+rm -f "$PSIF"; [ -n "$made" ] && rm -r "$made"	# only what this test made
 clean "inspect protected"
 
 # --- crafted SIF images --------------------------------------------------------
