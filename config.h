@@ -21,9 +21,10 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 
 /*
  * Image group for root-squashed NFS: when set, an image in a protected
- * directory owned by root:IMAGE_GROUP, mode 0640, is opened with the
- * caller's uid and this group (never with root's rights, which the NFS
- * server would squash). Users must NOT be members of this group.
+ * directory owned by root:IMAGE_GROUP, mode 0640 (any group-readable mode
+ * not writable by group or other), is opened with the caller's uid and
+ * this group (never with root's rights, which the NFS server would
+ * squash). Users must NOT be members of this group.
  * Default: NULL (off). Risk: every file this group can read under the
  * protected directories becomes runnable.
  */
