@@ -32,18 +32,19 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 
 /*
  * Formats vial mounts from images the caller could write (not owned by
- * root, or writable by group or other). Each format is a kernel file
- * system driver parsing bytes the user controls: attack surface
- * (CVE-2023-30549 reached ext4 through setuid Apptainer).
- * Default: FMT_SQUASHFS.
+ * root, or writable by group or other). Each format but FMT_DIR is a
+ * kernel file system driver parsing bytes the user controls: attack
+ * surface (CVE-2023-30549 reached ext4 through setuid Apptainer).
+ * FMT_DIR is a directory (sandbox), bound read-only: no driver parses it.
+ * Default: FMT_SQUASHFS | FMT_DIR.
  */
-#define USER_FORMATS FMT_SQUASHFS
+#define USER_FORMATS (FMT_SQUASHFS | FMT_DIR)
 
 /*
  * Formats vial mounts from images owned by root and not writable by group
  * or other (an admin put them there). Default: all.
  */
-#define ROOT_FORMATS (FMT_SQUASHFS | FMT_EXT | FMT_EROFS)
+#define ROOT_FORMATS (FMT_SQUASHFS | FMT_EXT | FMT_EROFS | FMT_DIR)
 
 /*
  * Share loop devices: a launch reuses a device already bound read-only to

@@ -9,28 +9,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vial.h"
-
-/* linux/mount.h and linux/fcntl.h values, fixed by the kernel ABI (their
- * headers clash with musl's). Support is decided at run time by errno. */
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x4
-#endif
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#define SYS_move_mount 429
-#endif
 
 enum wrap { W_PLAIN, W_SIF, W_LEGACY };	/* what holds the file system */
 
@@ -223,24 +204,6 @@ static enum fmt sif_locate(struct image *img)
  * from that fd (no path looked up again): a detached copy that
  * image_mount moves into the container. open_tree: Linux 5.2.
  */
-static void dir_clone(struct image *img)
-{
-	const unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
-			       AT_RECURSIVE;
-	int fd;
-
-	priv_raise();
-	fd = (int)syscall(SYS_open_tree, img->fd, "", flags);
-	priv_lower();
-	if (fd < 0 && errno == ENOSYS)
-		die("%s: running a directory needs Linux 5.2 or later (open_tree)",
-		    img->path);
-	if (fd < 0)
-		die_errno("%s: cannot clone the directory's mount", img->path);
-	if (close(img->fd))
-		die_errno("%s: close", img->path);
-	img->fd = fd;
-}
 
 /* The format, read on the fd: what is mounted, and where it lies. */
 void image_probe(struct image *img)
@@ -249,7 +212,6 @@ void image_probe(struct image *img)
 
 	if (S_ISDIR(img->st.st_mode)) {
 		img->fmt = FMT_DIR;
-		dir_clone(img);
 		return;
 	}
 	if (img->st.st_size == 0)
@@ -279,10 +241,6 @@ void image_check_policy(const struct image *img)
 {
 	int trusted = img->st.st_uid == 0 && !(img->st.st_mode & (S_IWGRP | S_IWOTH));
 
-	/* A directory is bound, not parsed: no kernel file system reads
-	 * bytes the user wrote, so there is nothing for the policy to weigh. */
-	if (img->fmt == FMT_DIR)
-		return;
 	if (trusted && (policy.root_formats & img->fmt))
 		return;
 	if (policy.user_formats & img->fmt)
@@ -297,40 +255,30 @@ void image_check_policy(const struct image *img)
 
 /* Flags of the directory's own mount that the bind must keep (a noexec
  * host file system must not become executable in the container). */
-static unsigned long host_flags(int fd)
-{
-	struct statvfs sv;
-	unsigned long f = 0;
-
-	if (fstatvfs(fd, &sv))
-		die_errno("statvfs");
-	f |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
-	f |= (sv.f_flag & ST_NOATIME) ? MS_NOATIME : 0;
-	f |= (sv.f_flag & ST_NODIRATIME) ? MS_NODIRATIME : 0;
-	f |= (sv.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
-	return f;
-}
 
 /* A sandbox directory: its cloned tree moved into place, kept from
  * sending mount events back to the host, then made read-only, nosuid
  * and nodev (flags on a bind take effect only with a remount). */
+/*
+ * A directory (sandbox): bound from the fd the caller opened, read-only,
+ * nosuid, nodev, keeping the host mount's own flags (noexec stays).
+ * image_open ran after ns_enter, so the fd is in our mount namespace and
+ * a plain bind works on every kernel.
+ */
 static void mount_dir(const struct image *img, const char *dir)
 {
 	const unsigned long ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+	char src[32];
 	int rc;
 
+	snprintf(src, sizeof src, "/proc/self/fd/%d", img->fd);
 	priv_raise();
-	rc = (int)syscall(SYS_move_mount, img->fd, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH);
+	rc = mount(src, dir, NULL, MS_BIND | MS_REC, NULL);
 	priv_lower();
 	if (rc)
 		die_errno("%s: cannot bind the directory", img->path);
 	priv_raise();
-	rc = mount(NULL, dir, NULL, MS_REC | MS_SLAVE, NULL);
-	priv_lower();
-	if (rc)
-		die_errno("%s: cannot make the directory's mount a slave", img->path);
-	priv_raise();
-	rc = mount(NULL, dir, NULL, ro | host_flags(img->fd), NULL);
+	rc = mount(NULL, dir, NULL, ro | ns_host_flags(img->fd), NULL);
 	priv_lower();
 	if (rc)
 		die_errno("%s: cannot make the directory read-only", img->path);

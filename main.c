@@ -251,7 +251,7 @@ static void self_check(void)
 
 static void print_config(void)
 {
-	static const char *fmts[] = { "squashfs", "ext", "erofs" };
+	static const char *fmts[] = { "squashfs", "ext", "erofs", "directory" };
 
 	printf("vial %s site policy (built from %s)\n", VIAL_VERSION, CONFIG_H);
 	printf("protected directories:\n");
@@ -369,6 +369,10 @@ static void launch(struct launch *l)
 	self_check();
 	if (!getcwd(l->cwd, sizeof l->cwd))
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
+	/* Namespaces first, so every fd vial opens (the image too) is in
+	 * the mount namespace it will mount in. */
+	if (strcmp(l->verb, "inspect"))
+		ns_enter(l);
 	image_open(&l->img);
 	image_probe(&l->img);
 	if (!strcmp(l->verb, "inspect")) {
@@ -381,7 +385,6 @@ static void launch(struct launch *l)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
 		loop_attach(&l->img, &l->loop);
-	ns_enter(l);
 	if (l->pid)
 		init_fork(l);	/* the outer vial waits there, unprivileged */
 	ns_build(l);

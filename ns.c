@@ -329,7 +329,7 @@ static int target_open(int dir, const char *name, int isdir)
 
 /* Flags the host mount already has must survive the bind (a ro host
  * mount must not become writable in the container). */
-static unsigned long host_flags(int fd)
+unsigned long ns_host_flags(int fd)
 {
 	struct statvfs sv;
 	unsigned long f = 0;
@@ -392,7 +392,7 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &t) || t.st_dev != s.st_dev || t.st_ino != s.st_ino)
 		die("bind %s: the mount point changed under us", dst);
-	flags |= host_flags(src) | MS_REMOUNT | MS_BIND;
+	flags |= ns_host_flags(src) | MS_REMOUNT | MS_BIND;
 	if (as_root_mount(NULL, fdpath(b, fd), NULL, flags, NULL))
 		die_errno("remount %s", dst);
 	close(fd);

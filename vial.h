@@ -138,6 +138,7 @@ void loop_release(struct loopdev *ld);
 /* ns.c */
 void ns_enter(const struct launch *l);
 void ns_build(struct launch *l);
+unsigned long ns_host_flags(int fd);
 
 /* init.c */
 void init_fork(struct launch *l);

@@ -5,6 +5,7 @@ set -eu
 out=$1 probe=${2:-} fmt=${3:-squashfs}
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+chmod 755 "$root"
 mkdir -p "$root/bin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" \
 	"$root/var/tmp" "$root/home" "$root/usr/bin" "$root/root"
 cp /bin/busybox "$root/bin/busybox"
@@ -24,8 +25,8 @@ printf 'NAME="vial demo (busybox)"\n' > "$root/etc/os-release"
 chmod 1777 "$root/tmp" "$root/var/tmp"
 case $fmt in
 squashfs) mksquashfs "$root" "$out" -noappend -all-root -quiet -comp gzip >/dev/null ;;
-ext4) mkfs.ext4 -q -F -d "$root" -E root_owner=0:0 "$out" 8M ;;
-erofs) mkfs.erofs --all-root -q "$out" "$root" >/dev/null ;;
+ext4) mkfs.ext4 -q -F -d "$root" -E root_owner=0:0 "$out" 8M >/dev/null ;;
+erofs) mkfs.erofs --all-root --quiet "$out" "$root" >/dev/null ;;
 dir) rm -rf "$out"; cp -a "$root" "$out"; chown -R 0:0 "$out" ;;
 *) echo "unknown format $fmt" >&2; exit 1 ;;
 esac
