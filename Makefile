@@ -108,6 +108,12 @@ lint: $(CAPNG) | $(KINC)
 	done
 	@echo "lint: clean"
 
+# libFuzzer harnesses for every byte parser, time-bounded (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 60
+fuzz: | $(KINC)
+	$(MAKE) pkgs EXTRA_PKGS="clang libclang-rt-14-dev"
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh
+
 # Benchmarks: vial against the kernel-call floor and the peers (README).
 bench: $(OUT)
 	$(MAKE) pkgs EXTRA_PKGS="$(BENCH_PKGS)"
@@ -128,4 +134,4 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all pkgs deps install demo check lint bench stress check-slurm clean distclean
+.PHONY: all pkgs deps install demo check lint fuzz bench stress check-slurm clean distclean
