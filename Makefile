@@ -117,7 +117,7 @@ fuzz: | $(KINC)
 # Benchmarks: vial against the kernel-call floor and the peers (README).
 bench: $(OUT)
 	$(MAKE) pkgs EXTRA_PKGS="$(BENCH_PKGS)"
-	./bench/run.sh
+	VIAL=$(abspath $(OUT)) ./bench/run.sh
 
 # 1,000 SIGKILLs at random points of setup: nothing may be left behind.
 stress: deps vial $(TOOLS)
