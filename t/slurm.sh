@@ -71,8 +71,9 @@ devlog_up() {
 	[ -S $DEVLOG ] && python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX,
 socket.SOCK_DGRAM); s.connect('$DEVLOG')" 2>/dev/null && return 0
 	rm -f $DEVLOG
-	daemon devlog python3 "$TOP/t/slurm/devlog.py" $DEVLOG "$S/syslog"
-	wait_for 10 test -S $DEVLOG || return 1
+	mkdir -p "$S/syslog"
+	daemon devlog python3 "$TOP/t/syslog-listen.py" $DEVLOG "$S/syslog"
+	wait_for 10 test -e "$S/syslog/ready" || return 1
 	devlog_ino=$(stat -c %i $DEVLOG)
 }
 
@@ -265,7 +266,7 @@ is "$got" "$want" "each array task sees its SLURM_ARRAY_TASK_ID inside its image
 is "$(cat "$W/array-7.out" 2>/dev/null)" "task 7 in vial demo (busybox): protected" \
 	"the array task on the protected image runs it"
 if [ -n "$devlog_ino" ]; then
-	like "$(grep -a "image=\"$PROT\"" "$S/syslog")" \
+	like "$(cat "$S/syslog"/0* 2>/dev/null | grep -a "image=\"$PROT\"")" \
 		"vial\[[0-9]+\]: user=\"$TU\" uid=$UID1 image=\"$PROT\" command=\"sh $W/array-task.sh\"" \
 		"the protected run in the array is audited on /dev/log"
 else
