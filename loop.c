@@ -1,7 +1,8 @@
 /*
  * Loop devices, as util-linux and systemd attach them: under a lock on
  * /dev/loop-control, GET_FREE, LOOP_CONFIGURE (or the legacy pair), read
- * only and autoclear, so the device goes with the last mount of it.
+ * only and autoclear, so the device goes with the last close of it: the
+ * last mount, or our fd when vial dies before mounting.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <grp.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,8 @@
 #include "vial.h"
 
 #define TRIES 64
+#define LOOP_MAJOR 7
+#define LOCK_WAIT_S 3
 
 static void nap(long usec)
 {
@@ -29,41 +33,73 @@ static void nap(long usec)
 	nanosleep(&ts, NULL);
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;	/* only to interrupt flock */
+}
+
+/*
+ * The lock keeps other vials (and systemd, util-linux) from taking the
+ * device between GET_FREE and LOOP_CONFIGURE, and makes the look for a
+ * shared device and the allocation one step. A user can SIGSTOP their own
+ * vial while it holds the lock, so the wait is bounded: without the lock
+ * everything still works (the kernel answers EBUSY and we retry), vial
+ * only shares less.
+ */
 static int ctl_open_locked(void)
 {
-	int fd;
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	int fd, rc;
 
 	priv_raise();
 	fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	priv_lower();
 	if (fd < 0)
-		die_errno("cannot open /dev/loop-control (loop module missing?)");
-	if (flock(fd, LOCK_EX))
+		die_errno("cannot open /dev/loop-control (is the loop module loaded?)");
+	if (sigaction(SIGALRM, &sa, &old))	/* no SA_RESTART: flock gives EINTR */
+		die_errno("sigaction");
+	alarm(LOCK_WAIT_S);
+	rc = flock(fd, LOCK_EX);
+	alarm(0);
+	if (sigaction(SIGALRM, &old, NULL))
+		die_errno("sigaction");
+	if (rc && errno != EINTR)
 		die_errno("flock /dev/loop-control");
+	if (rc)
+		debug("/dev/loop-control locked for %d s: going on without the lock",
+		      LOCK_WAIT_S);
 	return fd;
 }
 
-/* devtmpfs makes the node on GET_FREE/ADD; on a static /dev we do, 0660 root:disk. */
+/*
+ * devtmpfs makes the node on GET_FREE/ADD; on a static /dev we make it,
+ * as udev would: 0660 root:disk, never wider. Only a node we made is
+ * touched: one that appeared meanwhile belongs to udev.
+ */
 static void node_make(int ctl, unsigned n, const char *path)
 {
 	struct group *g = getgrnam("disk");
 	int rc;
 
 	if (ioctl(ctl, LOOP_CTL_ADD, n) < 0 && errno != EEXIST)
-		die_errno("LOOP_CTL_ADD %u", n);
-	if (access(path, F_OK) == 0)
-		return;
+		die_errno("cannot add loop device %u (LOOP_CTL_ADD)", n);
 	priv_raise();
-	rc = mknod(path, S_IFBLK | 0660, makedev(7, n));
-	if (rc == 0 || errno == EEXIST)
-		rc = chown(path, 0, g ? g->gr_gid : 0);
+	rc = mknod(path, S_IFBLK | 0600, makedev(LOOP_MAJOR, n));
+	if (rc == 0 && (chown(path, 0, g ? g->gr_gid : 0) || chmod(path, 0660)))
+		rc = -1;
+	else if (rc && errno == EEXIST)
+		rc = 0;
 	priv_lower();
 	if (rc)
-		die_errno("cannot create %s", path);
+		die_errno("cannot create %s (no devtmpfs on /dev?)", path);
+	debug("made %s", path);
 }
 
+/* Open /dev/loopN read-only, making the node when /dev lacks it (ctl >= 0). */
 static int dev_open(int ctl, struct loopdev *ld, unsigned n)
 {
+	struct stat st;
+
 	snprintf(ld->path, sizeof ld->path, "/dev/loop%u", n);
 	priv_raise();
 	ld->fd = open(ld->path, O_RDONLY | O_CLOEXEC);
@@ -71,6 +107,16 @@ static int dev_open(int ctl, struct loopdev *ld, unsigned n)
 	if (ld->fd < 0 && errno == ENOENT && ctl >= 0) {
 		node_make(ctl, n, ld->path);
 		return dev_open(-1, ld, n);
+	}
+	if (ld->fd < 0)
+		return -1;
+	/* Only the loop driver's own device may get our image. */
+	if (fstat(ld->fd, &st) || !S_ISBLK(st.st_mode) ||
+	    st.st_rdev != makedev(LOOP_MAJOR, n)) {
+		close(ld->fd);
+		ld->fd = -1;
+		errno = ENOTBLK;
+		return -1;
 	}
 	return ld->fd;
 }
@@ -87,35 +133,60 @@ static int bound_to(int fd, const struct image *img)
 	       (i.lo_flags & LO_FLAGS_READ_ONLY);
 }
 
-/* Legacy attach for kernels before 5.8 (no LOOP_CONFIGURE). */
-static int configure_legacy(int fd, const struct image *img)
+/* Offset, size limit, autoclear; EAGAIN (Linux >= 5.0): dirty pages, again. */
+static int set_status(const struct loopdev *ld, const struct image *img)
 {
 	struct loop_info64 i = { 0 };
 
 	i.lo_offset = img->offset;
 	i.lo_sizelimit = img->size;
 	i.lo_flags = LO_FLAGS_AUTOCLEAR;
-	if (ioctl(fd, LOOP_SET_FD, img->fd))
-		return -1;
-	for (int t = 0; ioctl(fd, LOOP_SET_STATUS64, &i); t++) {
-		if (errno != EAGAIN || t == TRIES) {
-			int e = errno;
-			ioctl(fd, LOOP_CLR_FD, 0);
-			errno = e;
+	for (int t = 0; ioctl(ld->fd, LOOP_SET_STATUS64, &i); t++) {
+		if (errno != EAGAIN || t == TRIES)
 			return -1;
-		}
+		debug("%s: EAGAIN from LOOP_SET_STATUS64 (dirty pages): retry", ld->path);
 		nap(1000);
 	}
-	if (img->offset && ioctl(fd, BLKFLSBUF, 0))
-		return -1;
 	return 0;
 }
 
-static int configure(int fd, const struct image *img)
+/*
+ * Kernels before 5.8 (no LOOP_CONFIGURE). Read-only follows from the two
+ * O_RDONLY fds. From LOOP_SET_FD until LOOP_SET_STATUS64 has set
+ * autoclear, death would leave the device bound for good: signals wait
+ * until the pair is done (a Ctrl-C, Slurm's SIGTERM). SIGKILL cannot be
+ * held off; old kernels offer no atomic call (util-linux has the same gap).
+ */
+static int configure_legacy(const struct loopdev *ld, const struct image *img)
+{
+	sigset_t all, old;
+	int rc = 0, e;
+
+	sigfillset(&all);
+	if (sigprocmask(SIG_BLOCK, &all, &old))
+		die_errno("sigprocmask");
+	if (ioctl(ld->fd, LOOP_SET_FD, img->fd)) {
+		rc = -1;
+	} else if (set_status(ld, img) ||
+		   (img->offset && ioctl(ld->fd, BLKFLSBUF, 0))) {	/* stale blocks */
+		e = errno;
+		if (ioctl(ld->fd, LOOP_CLR_FD, 0))
+			debug("%s: LOOP_CLR_FD: %s", ld->path, strerror(errno));
+		errno = e;
+		rc = -1;
+	}
+	e = errno;
+	if (sigprocmask(SIG_SETMASK, &old, NULL))
+		die_errno("sigprocmask");
+	errno = e;
+	return rc;
+}
+
+static int configure(const struct loopdev *ld, const struct image *img)
 {
 	static int legacy;
 	struct loop_config c = { 0 };
-	int rc;
+	int rc = -1;
 
 	c.fd = (uint32_t)img->fd;
 	c.info.lo_offset = img->offset;
@@ -123,21 +194,30 @@ static int configure(int fd, const struct image *img)
 	c.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
 	priv_raise();
 	if (!legacy) {
-		rc = ioctl(fd, LOOP_CONFIGURE, &c);
-		if (rc && (errno == EINVAL || errno == ENOTTY))
+		rc = ioctl(ld->fd, LOOP_CONFIGURE, &c);
+		if (rc && (errno == EINVAL || errno == ENOTTY)) {
+			debug("LOOP_CONFIGURE: %s: using LOOP_SET_FD and LOOP_SET_STATUS64",
+			      strerror(errno));
 			legacy = 1;
+		}
 	}
 	if (legacy)
-		rc = configure_legacy(fd, img);
+		rc = configure_legacy(ld, img);
+	/* Linux 5.8 ignored lo_sizelimit in LOOP_CONFIGURE: set it once more. */
+	if (rc == 0 && !bound_to(ld->fd, img) &&
+	    (set_status(ld, img) || !bound_to(ld->fd, img)))
+		die("%s: %s did not take the image's offset and size", img->path, ld->path);
 	priv_lower();
-	/* Linux 5.8 ignored lo_sizelimit in LOOP_CONFIGURE: check it took. */
-	if (rc == 0 && !bound_to(fd, img))
-		die("%s: loop device %d did not take the image's offset and size",
-		    img->path, fd);
 	return rc;
 }
 
-/* A device some other job already bound to this image: share it. */
+/*
+ * A device some other job already bound to this image: share it. The
+ * sysfs name is a hint only. What counts is LOOP_GET_STATUS64 on our own
+ * open fd: once we hold it, autoclear cannot free the device, so a device
+ * cleared (and perhaps rebound to another file) between the look and the
+ * open fails this check instead of being mounted.
+ */
 static int find_shared(const struct image *img, struct loopdev *ld)
 {
 	char want[PATH_MAX], path[64], have[PATH_MAX + 16];
@@ -164,8 +244,8 @@ static int find_shared(const struct image *img, struct loopdev *ld)
 		if (n <= 1 || (size_t)n - 1 != strlen(want) || memcmp(have, want, (size_t)n - 1))
 			continue;
 		if (dev_open(-1, ld, u) < 0)
-			continue;
-		found = bound_to(ld->fd, img);	/* status read fails (EIO): skip */
+			continue;	/* ENXIO: being cleared right now */
+		found = bound_to(ld->fd, img);
 		if (!found)
 			close(ld->fd);
 	}
@@ -180,20 +260,34 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 	for (int t = 0; t < TRIES; t++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0)
-			die_errno("no free loop device (LOOP_CTL_GET_FREE)");
+			die_errno("%s: no free loop device (LOOP_CTL_GET_FREE; "
+				  "the loop module's max_loop?)", img->path);
 		if ((unsigned)n >= policy.max_loops)
-			die("no free loop device (MAX_LOOP_DEVICES=%u)", policy.max_loops);
-		if (dev_open(ctl, ld, (unsigned)n) < 0)
-			die_errno("cannot open %s", ld->path);
-		if (configure(ld->fd, img) == 0)
+			die("%s: no free loop device below the site limit "
+			    "MAX_LOOP_DEVICES=%u (first free: /dev/loop%d)",
+			    img->path, policy.max_loops, n);
+		if (dev_open(ctl, ld, (unsigned)n) < 0) {
+			if (errno != ENXIO)	/* ENXIO: being cleared: retry */
+				die_errno("%s: cannot open %s", img->path, ld->path);
+		} else if (configure(ld, img) == 0) {
 			return;
-		if (errno != EBUSY && errno != ENODEV && errno != EAGAIN)
-			die_errno("%s: cannot attach to %s", img->path, ld->path);
-		close(ld->fd);
-		/* Someone else (losetup, udisks) took it: back off and retry. */
+		} else {
+			int e = errno;
+			close(ld->fd);
+			errno = e;
+			if (e != EBUSY && e != ENODEV && e != EAGAIN)
+				die_errno("%s: cannot attach to %s", img->path, ld->path);
+		}
+		/*
+		 * Someone who does not take the lock (losetup, udisks, a vial
+		 * that gave up waiting for it) took the device, or it is being
+		 * cleared: back off with jitter and ask for another.
+		 */
+		debug("%s: %s, retry %d", ld->path, strerror(errno), t + 1);
 		nap(200 + (long)(rand_r(&seed) % 2000));
 	}
-	die("%s: no loop device could be attached after %d tries", img->path, TRIES);
+	die("%s: no loop device could be attached after %d tries (busy: try again)",
+	    img->path, TRIES);
 }
 
 void loop_attach(const struct image *img, struct loopdev *ld)
