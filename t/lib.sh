@@ -54,6 +54,7 @@ snapshot() {
 	awk '{print $5, $9, $10}' /proc/self/mountinfo | sort
 	for f in /sys/block/loop*/loop/backing_file; do [ -r "$f" ] && echo "loop $(cat "$f")"; done
 	pgrep -f "$T/bin/vial" | sed 's/^/process /'
+	pgrep -u "$TU,$TU2" | sed 's/^/user process /'
 }
 # clean NAME: after a case, the host's mounts, loop devices and processes
 # are as before. Autoclear and namespace teardown finish a moment after
