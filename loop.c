@@ -162,9 +162,11 @@ static int configure_legacy(const struct loopdev *ld, const struct image *img)
 	sigset_t all, old;
 	int rc = 0, e;
 
+	/* Neither a signal nor the caller's SIGKILL may split the pair. */
 	sigfillset(&all);
 	if (sigprocmask(SIG_BLOCK, &all, &old))
 		die_errno("sigprocmask");
+	priv_shield();
 	if (ioctl(ld->fd, LOOP_SET_FD, img->fd)) {
 		rc = -1;
 	} else if (set_status(ld, img) ||
@@ -176,6 +178,7 @@ static int configure_legacy(const struct loopdev *ld, const struct image *img)
 		rc = -1;
 	}
 	e = errno;
+	priv_unshield();
 	if (sigprocmask(SIG_SETMASK, &old, NULL))
 		die_errno("sigprocmask");
 	errno = e;

@@ -102,6 +102,25 @@ void priv_lower(void)
 	errno = e;
 }
 
+/*
+ * Raised, with the real uid 0 as well: the caller can no longer signal
+ * vial (kill(2) matches the sender against the target's real and saved
+ * uid). For the legacy loop attach only, where a SIGKILL between
+ * LOOP_SET_FD and LOOP_SET_STATUS64 would leave a device bound without
+ * autoclear. priv_unshield returns to the raised state.
+ */
+void priv_shield(void)
+{
+	if (setresuid(0, 0, 0))
+		die_errno("setresuid(0)");
+}
+
+void priv_unshield(void)
+{
+	if (setresuid(user.uid, 0, 0))
+		die_errno("setresuid(%u)", (unsigned)user.uid);
+}
+
 int priv_in_group(gid_t gid)
 {
 	if (gid == user.gid)

@@ -90,6 +90,8 @@ const struct user *priv_user(void);
 int priv_is_root(void);		/* euid 0 at start: setuid worked */
 void priv_raise(void);
 void priv_lower(void);
+void priv_shield(void);
+void priv_unshield(void);
 int priv_in_group(gid_t gid);
 int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
 void priv_drop_forever(void);
