@@ -313,8 +313,16 @@ kill_round() {
 			read -r c 2>/dev/null < "/proc/$p/comm"
 		done
 		c=; read -r c 2>/dev/null < "/proc/$p/comm"
-		if [ "$sender" = root ]; then kill -"$sig" $p; else setpriv --reuid="$sender" \
-			--regid="$sender" --clear-groups -- kill -"$sig" $p; fi 2>/dev/null
+		if [ "$sender" = root ]; then kill -"$sig" $p 2>/dev/null; else
+			# vial refuses the user's signal while shielded: try again
+			# until it lands (the command sleeps 10 s otherwise)
+			for ((k = 0; k < 400; k++)); do
+				setpriv --reuid="$sender" --regid="$sender" --clear-groups -- \
+					kill -"$sig" $p 2>/dev/null && break
+				kill -0 $p 2>/dev/null || break
+				sleep 0.005
+			done
+		fi
 		wait $p 2>/dev/null
 		if [ "$c" = vial ]; then in_vial=$((in_vial+1)); else in_cmd=$((in_cmd+1)); fi
 		settle && continue
