@@ -1,0 +1,344 @@
+/*
+ * The caller's bytes that vial parses while setuid: the command line
+ * (main.c's parse/opt, -B/-H/--env), then the command's environment and
+ * the wrapper script of env.c (SINGULARITYENV_X, --env X=Y, re-exported
+ * through the image's /bin/sh with sh quoting). What parse accepts must
+ * be well formed (absolute binds, NAME=VALUE), every refusal a "vial: "
+ * message, and the script must set, for sh, exactly the values the
+ * caller forced.
+ *
+ * Input: NUL-separated strings: the arguments after argv[0], then (after
+ * a string "\1") the caller's environment.
+ * fuzz-link:
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define FUZZ_VIAL_DIE		/* main.c's die(), its _exit() caught below */
+#include "harness.h"
+
+/* main.c and env.c as they are, with their exits, output, allocations and
+ * the container's file tests routed to the harness. */
+static __attribute__((noreturn)) void fuzz_exit(int status);
+static int fuzz_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void *fuzz_malloc(size_t n);
+static void *fuzz_calloc(size_t n, size_t size);
+static void *fuzz_realloc(void *p, size_t n);
+static int fuzz_access(const char *path, int mode);
+#define _exit fuzz_exit
+#define dprintf fuzz_dprintf
+#define malloc fuzz_malloc
+#define calloc fuzz_calloc
+#define realloc fuzz_realloc
+#define access fuzz_access
+#define main vial_main
+#define CONFIG_H "config.h"
+#define BUILD_DATE "fuzz"
+#define BUILD_CC "clang"
+#define CAPNG_VERSION "none"
+#include "../main.c"
+#include "../env.c"
+#undef _exit
+#undef dprintf
+#undef malloc
+#undef calloc
+#undef realloc
+#undef access
+#undef main
+
+const struct policy policy = { .stage_dir = "/tmp" };
+static struct user user = { .uid = 1000, .gid = 1000, .name = "ann", .home = "/home/ann" };
+
+/* Never reached from parse, choose_command or env_*: if they are, abort. */
+void priv_init(void) { abort(); }
+const struct user *priv_user(void) { return &user; }
+int priv_is_root(void) { abort(); }
+void priv_drop_forever(void) { abort(); }
+void ns_enter(const struct launch *l) { (void)l; abort(); }
+void ns_build(struct launch *l) { (void)l; abort(); }
+void image_open(struct image *img) { (void)img; abort(); }
+void image_probe(struct image *img) { (void)img; abort(); }
+void image_inspect(const struct image *img) { (void)img; abort(); }
+void image_check_policy(const struct image *img) { (void)img; abort(); }
+void protect_audit(const struct image *img, char **argv, const char *cwd)
+{
+	(void)img, (void)argv, (void)cwd;
+	abort();
+}
+void loop_attach(const struct image *img, struct loopdev *ld) { (void)img, (void)ld; abort(); }
+void init_fork(struct launch *l) { (void)l; abort(); }
+void init_run(void) { abort(); }
+
+static void fuzz_exit(int status)
+{
+	FUZZ_ASSERT(status == 255 && fuzz_armed);
+	fuzz_armed = 0;
+	longjmp(fuzz_jmp, 1);
+}
+
+/* What vial prints on stderr, ending in its newline. Bytes of the
+ * caller's own arguments may show in it as they are: not checked. */
+static int fuzz_dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	FUZZ_ASSERT(fd == 2);
+	va_start(ap, fmt);
+	vsnprintf(fuzz_msg, sizeof fuzz_msg, fmt, ap);
+	va_end(ap);
+	n = strlen(fuzz_msg);
+	FUZZ_ASSERT(n && fuzz_msg[n - 1] == '\n' && !strncmp(fuzz_msg, "vial: ", 6));
+	return (int)n;
+}
+
+/* vial frees little (a short-lived process); the harness frees it all
+ * after each input. */
+static void **blocks;
+static size_t nblocks, maxblocks;
+
+static void *track(void *p)
+{
+	if (!p)
+		return NULL;
+	if (nblocks == maxblocks) {
+		maxblocks = maxblocks ? 2 * maxblocks : 256;
+		blocks = realloc(blocks, maxblocks * sizeof *blocks);
+		FUZZ_ASSERT(blocks);
+	}
+	blocks[nblocks++] = p;
+	return p;
+}
+
+static void *fuzz_malloc(size_t n) { return track(malloc(n)); }
+static void *fuzz_calloc(size_t n, size_t size) { return track(calloc(n, size)); }
+static void *fuzz_realloc(void *p, size_t n)
+{
+	void *q;
+	size_t i = 0;
+
+	if (!p)
+		return fuzz_malloc(n);
+	while (i < nblocks && blocks[i] != p)
+		i++;
+	FUZZ_ASSERT(i < nblocks);
+	q = realloc(p, n);
+	if (q)
+		blocks[i] = q;
+	return q;
+}
+
+static void free_all(void)
+{
+	while (nblocks)
+		free(blocks[--nblocks]);
+}
+
+/* The image is a Singularity one: env scripts and /bin/sh are there. */
+static int fuzz_access(const char *path, int mode)
+{
+	(void)path, (void)mode;
+	return 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	fuzz_fds_init();
+	return 0;
+}
+
+static int fuzz_sh_name(const char *s, size_t n)
+{
+	if (!n || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return 0;
+	return 1;
+}
+
+/* The value `NAME` ends with in `env` (NAME=VALUE strings), or NULL. */
+static const char *lookup(char **env, const char *name, size_t n)
+{
+	const char *v = NULL;
+
+	for (; *env; env++)
+		if (!strncmp(*env, name, n) && (*env)[n] == '=')
+			v = *env + n + 1;
+	return v;
+}
+
+/*
+ * The wrapper: head, then `export NAME='...';` per forced variable, then
+ * `exec "$@"`. Read as sh reads it: names sh accepts (dash and busybox
+ * sh stop the whole script at one they refuse), values that come back
+ * exactly, and the same values as the command's environment.
+ */
+static void check_script(const char *s, char **env)
+{
+	static const char head[] = "for f in /.singularity.d/env/*.sh; do "
+				   "[ -f \"$f\" ] && . \"$f\"; done; ";
+	size_t max = strlen(s) + 1, k = 0;
+	char **names = malloc(max * sizeof *names), **vals = malloc(max * sizeof *vals);
+
+	FUZZ_ASSERT(names && vals && !strncmp(s, head, sizeof head - 1));
+	s += sizeof head - 1;
+	for (; !strncmp(s, "export ", 7); k++) {
+		const char *name = s + 7, *eq = strchr(name, '=');
+		char *v = malloc(max);
+		size_t n = 0;
+
+		FUZZ_ASSERT(v && eq && eq[1] == '\'');
+		if (!fuzz_sh_name(name, (size_t)(eq - name))) {
+			fprintf(stderr, "==FUZZ== the script exports \"%.*s\", a name sh "
+				"refuses (dash, busybox sh: the command never runs)\n",
+				(int)(eq - name), name);
+			FUZZ_ASSERT(!"a valid sh name");
+		}
+		for (s = eq + 2;;) {
+			if (!strncmp(s, "'\\''", 4)) {
+				v[n++] = '\'';
+				s += 4;
+			} else if (*s == '\'') {
+				s++;
+				break;
+			} else {
+				FUZZ_ASSERT(*s);
+				v[n++] = *s++;
+			}
+		}
+		v[n] = 0;
+		FUZZ_ASSERT(*s++ == ';');
+		names[k] = strndup(name, (size_t)(eq - name));
+		vals[k] = v;
+		FUZZ_ASSERT(names[k]);
+	}
+	FUZZ_ASSERT(!strcmp(s, "exec \"$@\""));
+	/* sh ends with the last value exported for each name: the env's */
+	for (size_t i = 0; i < k; i++) {
+		int later = 0;
+
+		for (size_t j = i + 1; j < k; j++)
+			later |= !strcmp(names[i], names[j]);
+		if (!later) {
+			const char *e = lookup(env, names[i], strlen(names[i]));
+			FUZZ_ASSERT(e && !strcmp(e, vals[i]));
+		}
+	}
+	while (k--) {
+		free(names[k]);
+		free(vals[k]);
+	}
+	free(names);
+	free(vals);
+}
+
+/* What parse and choose_command accepted. */
+static void check_launch(const struct launch *l, char **argv, int argc)
+{
+	for (size_t i = 0; i < l->nbinds; i++) {
+		const struct bind *b = &l->binds[i];
+		FUZZ_ASSERT(b->src[0] == '/' && b->dst[0] == '/' && (b->ro == 0 || b->ro == 1));
+		FUZZ_ASSERT(!strchr(b->src, ',') && !strchr(b->dst, ','));
+		FUZZ_ASSERT(!strchr(b->src, ':') && !strchr(b->dst, ':'));
+	}
+	if (l->home_src)
+		FUZZ_ASSERT(l->home_src[0] == '/' && l->home_dst[0] == '/');
+	for (size_t i = 0; i < l->nsetenv; i++)
+		FUZZ_ASSERT(l->setenv[i][0] != '=' && strchr(l->setenv[i], '='));
+	if (l->img.path) {
+		int found = 0;
+		for (int i = 1; i < argc; i++)
+			found |= l->img.path == argv[i];
+		FUZZ_ASSERT(found);
+	}
+}
+
+/* The command's environment: NAME=VALUE, each name once, forced values. */
+static void check_env(const struct launch *l, char **env)
+{
+	for (size_t i = 0; env[i]; i++) {
+		const char *eq = strchr(env[i], '=');
+		FUZZ_ASSERT(eq);	/* "=x" from the caller passes as it came */
+		for (size_t j = 0; j < i; j++)
+			FUZZ_ASSERT(strncmp(env[j], env[i], (size_t)(eq - env[i]) + 1));
+	}
+	FUZZ_ASSERT(lookup(env, "HOME", 4));
+	for (size_t i = 0; i < l->nsetenv; i++) {
+		const char *eq = strchr(l->setenv[i], '=');
+		size_t n = (size_t)(eq - l->setenv[i]);
+		int later = 0;
+
+		for (size_t j = i + 1; j < l->nsetenv; j++)
+			later |= !strncmp(l->setenv[j], l->setenv[i], n + 1);
+		if (!later)	/* --env X=Y is the last word on X */
+			FUZZ_ASSERT(!strcmp(lookup(env, l->setenv[i], n), eq + 1));
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	static struct launch l;
+	static char *buf, **argv, **envp;
+	static int argc;
+	char **wrapped, **cmdenv;
+	size_t nenvp = 0;
+	int in_env = 0;
+
+	buf = malloc(len + 1);
+	argv = malloc((len + 3) * sizeof *argv);
+	envp = malloc((len + 2) * sizeof *envp);
+	FUZZ_ASSERT(buf && argv && envp);
+	memcpy(buf, data, len);
+	buf[len] = 0;
+	argv[0] = "vial";
+	argc = 1;
+	/* the arguments, then after a "\1" the environment */
+	for (char *p = buf, *end = buf + len; p < end; p += strlen(p) + 1) {
+		if (!in_env && !strcmp(p, "\1"))
+			in_env = 1;
+		else if (in_env)
+			envp[nenvp++] = p;
+		else
+			argv[argc++] = p;
+	}
+	argv[argc] = NULL;
+	envp[nenvp] = NULL;
+	memset(&l, 0, sizeof l);
+	env = NULL, nenv = 0, forced = NULL, nforced = 0;	/* env.c's */
+	l.img.fd = l.loop.fd = -1;
+	l.envp = envp;
+	verbose = 0;
+	fuzz_arm();
+	if (setjmp(fuzz_jmp))
+		goto done;	/* refused, with a checked message */
+	parse(argc, argv, &l);
+	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell"))
+		goto done;
+	if (!l.img.path)
+		goto done;	/* launch() refuses it first */
+	/* shell's default, given here: choose_command keeps it in a static,
+	 * which must not point into a previous input */
+	if (!l.shell)
+		l.shell = "/bin/sh";
+	choose_command(&l);
+	fuzz_disarm();
+	check_launch(&l, argv, argc);
+
+	cmdenv = env_build(&l);
+	check_env(&l, cmdenv);
+	wrapped = env_wrap(l.argv);
+	FUZZ_ASSERT(!strcmp(wrapped[0], "/bin/sh") && !strcmp(wrapped[1], "-c"));
+	check_script(wrapped[2], cmdenv);
+done:
+	fuzz_disarm();
+	free_all();
+	FUZZ_ASSERT(fuzz_fds_reset() == 0);
+	free(buf);
+	free(argv);
+	free(envp);
+	return 0;
+}
