@@ -206,7 +206,7 @@ int sif_read(int fd, uint64_t filesize, const char *arch, struct sif *s)
 	}
 	if (header(h, filesize, s))
 		return -1;
-	d = malloc(s->total * DESC_LEN);
+	d = calloc(s->total, DESC_LEN);	/* zeroed: the analyzer cannot see read_at fill it */
 	if (!d)
 		return fail(s, "out of memory");
 	rc = read_at(fd, d, s->total * DESC_LEN, s->descoff);
