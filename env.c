@@ -107,6 +107,15 @@ char **env_build(const struct launch *l)
 	return env;
 }
 
+/* Is NAME (of NAME=VALUE) a name sh can assign? */
+static int sh_name(const char *e)
+{
+	size_t n = strcspn(e, "=");
+
+	return n && !(e[0] >= '0' && e[0] <= '9') &&
+	       strspn(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
 /* `export NAME='value';` with the value quoted for sh. */
 static size_t export(char *out, const char *e)
 {
@@ -136,7 +145,8 @@ char **env_wrap(char **argv)
 	script = xrealloc(NULL, len);
 	n = (size_t)sprintf(script, "%s", head);
 	for (size_t i = 0; i < nforced; i++)
-		n += export(script + n, forced[i]);
+		if (sh_name(forced[i]))	/* sh would stop at FOO-BAR=; it stays in environ */
+			n += export(script + n, forced[i]);
 	sprintf(script + n, "exec \"$@\"");
 	for (n = 0; argv[n]; n++)
 		;

@@ -78,8 +78,9 @@ static char *slurp(int dir, const char *name, size_t *len)
 	close(fd);
 	if (n < 0)
 		*len = 0;
-	while (*len && buf[*len - 1] != '\n' && *len == ETC_MAX)
-		(*len)--;
+	if (*len == ETC_MAX)	/* cut at the last whole line */
+		while (*len && buf[*len - 1] != '\n')
+			(*len)--;
 	if (*len && buf[*len - 1] != '\n')
 		buf[(*len)++] = '\n';
 	buf[*len] = 0;

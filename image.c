@@ -89,6 +89,8 @@ static uint64_t span(const struct image *img)
  * so now, not as EIO from inside the container. */
 static void need(const struct image *img, const char *fs, uint64_t bytes)
 {
+	if (bytes == 0)
+		die("%s: damaged %s superblock (size 0)", img->path, fs);
 	if (bytes > span(img))
 		die("%s: truncated %s image (its superblock says %llu bytes, there are %llu)",
 		    img->path, fs, (unsigned long long)bytes, (unsigned long long)span(img));
@@ -143,8 +145,10 @@ static enum fmt probe_fs(const struct image *img)
 	unsigned char b[2048];
 	ssize_t n = 0;
 
+	/* Never past the range the loop device maps (a SIF partition). */
 	if (img->offset < (uint64_t)img->st.st_size)
-		n = pread(img->fd, b, sizeof b, (off_t)img->offset);
+		n = pread(img->fd, b, span(img) < sizeof b ? (size_t)span(img) : sizeof b,
+			  (off_t)img->offset);
 	if (n < 0)
 		die_errno("%s: cannot read", img->path);
 	memset(b + n, 0, sizeof b - (size_t)n);

@@ -284,7 +284,7 @@ static int resolve(int root, const char *path, char *name)
 				break;
 			link[n] = 0;
 			errno = ENAMETOOLONG;
-			if (snprintf(tmp, sizeof tmp, "%s/%s", link, rest) >= (int)sizeof tmp)
+			if (snprintf(tmp, sizeof tmp, "%s/%s", link, rest) >= (int)sizeof todo)
 				break;
 			strcpy(todo, tmp);
 			rest = todo;
@@ -300,7 +300,9 @@ static int resolve(int root, const char *path, char *name)
 		errno = ENOTDIR;
 		if (!S_ISDIR(st.st_mode))
 			break;
-		snprintf(tmp, sizeof tmp, "%s/%s", done, c);
+		errno = ENAMETOOLONG;
+		if (snprintf(tmp, sizeof tmp, "%s/%s", done, c) >= (int)sizeof done)
+			break;
 		strcpy(done, tmp);
 	}
 	if (dir >= 0) {

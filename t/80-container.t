@@ -40,12 +40,16 @@ like "$OUT" " /ro ro," "a read-only host mount stays read-only when bound"
 # a hostile image: symlinks that point at host paths
 R=$T/evil; mkdir -p "$R"; unsquashfs -q -d "$R/x" "$IMG" >/dev/null; mv "$R/x"/* "$R"; rmdir "$R/x"
 ln -s /etc "$R/link"; ln -s ../../../../../etc "$R/rel"; ln -s /vial-escape "$R/far"
+ln -s "/$(printf 'd%.0s' $(seq 4000))" "$R/long"	# found by fuzz/resolve: overflowed a buffer
 mksquashfs "$R" "$T/evil.sqfs" -quiet -noappend -all-root >/dev/null; chmod 644 "$T/evil.sqfs"
 vial exec -B "$D:/link/vial-sub" -B "$D:/rel/vial-rel" -B "$D:/far/x" "$T/evil.sqfs" \
 	sh -c 'cat /etc/vial-sub/f /etc/vial-rel/f /vial-escape/x/f'
 is "$OUT|$RC" "data
 data
 data|0" "binds through in-image symlinks land inside the container"
+vial exec -B "$D:/long/$(printf 'e/%.0s' $(seq 900))x" "$T/evil.sqfs" true
+like "$RC|$ERR" "^255\|vial: cannot make mount point .*: Filename too long\$" \
+	"a destination that grows past PATH_MAX through a symlink is refused"
 check "the host is untouched by binds through in-image symlinks" \
 	test ! -e /etc/vial-sub -a ! -e /etc/vial-rel -a ! -e /vial-escape
 clean "symlinked destinations"
