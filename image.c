@@ -63,22 +63,6 @@ void image_open(struct image *img)
 		die_errno("%s: fcntl", img->path);
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
 /* The bytes the loop device will map: a range (SIF) or up to EOF. */
 static uint64_t span(const struct image *img)
 {

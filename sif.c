@@ -42,22 +42,6 @@ const char sif_host_arch[] = "12";
 const char sif_host_arch[] = "00";	/* unknown: every SIF is refused */
 #endif
 
-static uint32_t le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
 static int fail(struct sif *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct sif *s, const char *fmt, ...)
 {

@@ -2,13 +2,32 @@
 #ifndef VIAL_H
 #define VIAL_H
 
+#include <endian.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #define VIAL_VERSION "0.1.0"
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Little-endian fields of on-disk formats, at any alignment. */
+static inline uint32_t le32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static inline uint64_t le64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
 
 enum fmt { FMT_NONE = 0, FMT_SQUASHFS = 1, FMT_EXT = 2, FMT_EROFS = 4, FMT_DIR = 8 };
 
