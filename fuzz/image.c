@@ -40,7 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static uint32_t le32(const uint8_t *p)
+static uint32_t ref_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -78,7 +78,7 @@ static void check_accepted(const uint8_t *data, size_t len, const struct image *
 		FUZZ_ASSERT(mapped(img, img->offset, 1082) && fs[1080] == 0x53 && fs[1081] == 0xEF);
 		break;
 	case FMT_EROFS:
-		FUZZ_ASSERT(mapped(img, img->offset, 1028) && le32(fs + 1024) == 0xE0F5E1E2);
+		FUZZ_ASSERT(mapped(img, img->offset, 1028) && ref_le32(fs + 1024) == 0xE0F5E1E2);
 		break;
 	default:
 		FUZZ_ASSERT(!"an image format");

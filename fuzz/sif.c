@@ -19,14 +19,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static uint32_t le32(const uint8_t *p)
+static uint32_t ref_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t le64(const uint8_t *p)
+static uint64_t ref_le64(const uint8_t *p)
 {
-	return le32(p) | (uint64_t)le32(p + 4) << 32;
+	return ref_le32(p) | (uint64_t)ref_le32(p + 4) << 32;
 }
 
 /* An accepted file, checked against its raw bytes, not against sif.c. */
@@ -34,7 +34,7 @@ static void check_accepted(const uint8_t *data, size_t len, uint64_t filesize,
 			   const struct sif *s)
 {
 	const struct sif_desc *r;
-	uint64_t descoff = le64(data + 96), total = le64(data + 88);
+	uint64_t descoff = ref_le64(data + 96), total = ref_le64(data + 88);
 	size_t primaries = 0, used = 0;
 
 	FUZZ_ASSERT(!memcmp(data + 32, "SIF_MAGIC", 10) && !memcmp(data + 42, "01", 3));
@@ -47,7 +47,7 @@ static void check_accepted(const uint8_t *data, size_t len, uint64_t filesize,
 		if (!p[4])
 			continue;
 		used++;
-		primaries += le32(p) == 0x4004 && le32(p + 205) == 2;
+		primaries += ref_le32(p) == 0x4004 && ref_le32(p + 205) == 2;
 	}
 	FUZZ_ASSERT(primaries == 1 && used == s->nused);
 	FUZZ_ASSERT(s->root >= 0 && (size_t)s->root < s->nused);
