@@ -42,7 +42,7 @@ static FUZZ_UNUSED __attribute__((noreturn)) void fuzz_setup_failed(const char *
 
 static jmp_buf fuzz_jmp;
 static int fuzz_armed;		/* die() may be called: between fuzz_arm and fuzz_disarm */
-static char fuzz_msg[1024];	/* the last die() message */
+static char fuzz_msg[2048];	/* the last die() message: vial's own buffer is 1024 */
 
 /* Before code that may die(): `fuzz_arm(); if (setjmp(fuzz_jmp)) {died}
  * else {...; fuzz_disarm();}` (setjmp only ever as a whole condition). */
