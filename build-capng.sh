@@ -8,9 +8,16 @@ trap 'rm -rf "$work"' EXIT
 
 # apt-get source needs a deb-src entry for the archive already configured.
 if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	# the same archive as the binary packages, in whichever format it is
 	src=/etc/apt/sources.list.d/debian.sources
-	[ -f "$src" ] || { echo "no $src to derive a deb-src entry from" >&2; exit 1; }
-	sed 's/^Types: deb$/Types: deb-src/' "$src" > /etc/apt/sources.list.d/vial-deb-src.sources
+	if [ -f "$src" ]; then
+		sed 's/^Types: deb$/Types: deb-src/' "$src" > /etc/apt/sources.list.d/vial-deb-src.sources
+	elif grep -qs '^deb ' /etc/apt/sources.list; then
+		sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/vial-deb-src.list
+	else
+		echo "build-capng.sh: no Debian archive configured to add a deb-src entry for" >&2
+		exit 1
+	fi
 	apt-get update -q
 fi
 cd "$work"
