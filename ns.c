@@ -533,7 +533,7 @@ static void mount_tmp(int root, struct launch *l, struct host *h)
 
 void ns_build(struct launch *l)
 {
-	const unsigned long f = MS_NOSUID | MS_NODEV;
+	unsigned long f = MS_NOSUID | MS_NODEV;
 	struct host h;
 	int root;
 
@@ -554,6 +554,10 @@ void ns_build(struct launch *l)
 	for (size_t i = 0; i < l->nbinds; i++)
 		bind_fd(root, h.user[i], l->binds[i].dst, f | (l->binds[i].ro ? MS_RDONLY : 0), 0);
 	bind_cwd(root, l, &h);
+	/* The overlay is a mount of its own: a sandbox on a noexec host
+	 * mount must stay noexec through it. */
+	if (l->img.fmt == FMT_DIR)
+		f |= ns_host_flags(l->img.fd) & MS_NOEXEC;
 	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL,
 			  MS_REMOUNT | MS_BIND | MS_RDONLY | f, NULL))
 		die_errno("remount the container root read-only");

@@ -141,6 +141,10 @@ check "writes inside do not reach the sandbox directory" test ! -e "$T/user.dir/
 vial exec "$DIR" probe open /devnode/null
 like "$RC|$OUT" "^1\|open /devnode/null: Permission denied" \
 	"a device node in a sandbox directory cannot be opened"
+mkdir "$T/nx" && mount -t tmpfs -o noexec,mode=755 none "$T/nx" && cp -a "$DIR" "$T/nx/dir"
+vial exec "$T/nx/dir" probe ids
+umount -l "$T/nx"
+like "$RC|$ERR" "^126\|.*Permission denied" "a sandbox on a noexec host mount stays noexec"
 clean "sandbox directory"
 chmod 700 "$T/user.dir"; chown root "$T/user.dir"
 refused "a directory the caller cannot open (reads like a missing file)" "$T/user.dir" \
