@@ -259,9 +259,8 @@ static void mount_dir(const struct image *img, const char *dir)
 	char src[32];
 	int rc;
 
-	snprintf(src, sizeof src, "/proc/self/fd/%d", img->fd);
 	priv_raise();
-	rc = mount(src, dir, NULL, MS_BIND | MS_REC, NULL);
+	rc = mount(fdpath(src, img->fd), dir, NULL, MS_BIND | MS_REC, NULL);
 	priv_lower();
 	if (rc)
 		die_errno("%s: cannot bind the directory", img->path);

@@ -37,14 +37,20 @@ static void relay_signals(void)
 			die_errno("sigaction");
 }
 
+/* The relayed signals and SIGCHLD: what init waits for. */
+static void relay_set(sigset_t *s)
+{
+	sigemptyset(s);
+	for (size_t i = 0; i < LEN(relayed); i++)
+		sigaddset(s, relayed[i]);
+	sigaddset(s, SIGCHLD);
+}
+
 static void block(int how)
 {
 	sigset_t s;
 
-	sigemptyset(&s);
-	for (size_t i = 0; i < LEN(relayed); i++)
-		sigaddset(&s, relayed[i]);
-	sigaddset(&s, SIGCHLD);
+	relay_set(&s);
 	if (sigprocmask(how, &s, NULL))
 		die_errno("sigprocmask");
 }
@@ -118,10 +124,7 @@ void init_run(void)
 		block(SIG_UNBLOCK);
 		return;
 	}
-	sigemptyset(&s);
-	for (size_t i = 0; i < LEN(relayed); i++)
-		sigaddset(&s, relayed[i]);
-	sigaddset(&s, SIGCHLD);
+	relay_set(&s);
 	for (;;) {
 		sig = sigwaitinfo(&s, NULL);
 		if (sig > 0 && sig != SIGCHLD) {

@@ -229,8 +229,7 @@ static int find_shared(const struct image *img, struct loopdev *ld)
 	DIR *dir;
 	int fd, found = 0;
 
-	snprintf(path, sizeof path, "/proc/self/fd/%d", img->fd);
-	n = readlink(path, want, sizeof want - 1);
+	n = readlink(fdpath(path, img->fd), want, sizeof want - 1);
 	if (n <= 0 || !(dir = opendir("/sys/block")))
 		return 0;
 	want[n] = 0;

@@ -55,12 +55,6 @@ static int as_root_openat(int dir, const char *name, int flags)
 	return fd;
 }
 
-static const char *fdpath(char *buf, int fd)
-{
-	snprintf(buf, 32, "/proc/self/fd/%d", fd);
-	return buf;
-}
-
 /* Bring up lo in a new network namespace: it starts down. */
 static void lo_up(void)
 {

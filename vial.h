@@ -5,12 +5,20 @@
 #include <endian.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #define VIAL_VERSION "0.1.0"
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The magic link naming fd: how vial mounts and reads by descriptor. */
+static inline const char *fdpath(char buf[32], int fd)
+{
+	snprintf(buf, 32, "/proc/self/fd/%d", fd);
+	return buf;
+}
 
 /* Little-endian fields of on-disk formats, at any alignment. */
 static inline uint32_t le32(const unsigned char *p)
