@@ -275,6 +275,11 @@ static void print_config(void)
 	printf("\nshare loop devices: %s\n", policy.share_loops ? "yes" : "no");
 	printf("max loop devices: %u\n", policy.max_loops);
 	printf("staging directory: %s\n", policy.stage_dir);
+	printf("default binds:");
+	for (size_t i = 0; i < policy.nbinds; i++)
+		printf(" %s:%s%s", policy.binds[i].src, policy.binds[i].dst,
+		       policy.binds[i].ro ? ":ro" : "");
+	printf("\nuser binds (-B): %s\n", policy.user_binds ? "allowed" : "refused");
 }
 
 static void print_version(void)

@@ -80,6 +80,8 @@ for v in help version config; do
 done
 like "$(as $TU "$VIAL" version)" "^vial [0-9]" "version prints the version"
 like "$(as $TU "$VIAL" config)" "protected directories:" "config prints the policy"
+like "$(as $TU "$VIAL" config)" "default binds: /etc/localtime:/etc/localtime:ro.*
+user binds \(-B\): allowed" "config prints the default binds and whether -B is allowed"
 vial frobnicate
 is "$RC" 255 "an unknown command exits 255"
 like "$ERR" "unknown command frobnicate" "and names it"
