@@ -54,6 +54,18 @@ check "the host is untouched by binds through in-image symlinks" \
 	test ! -e /etc/vial-sub -a ! -e /etc/vial-rel -a ! -e /vial-escape
 clean "symlinked destinations"
 
+# a site that forbids user binds (ALLOW_USER_BINDS 0)
+sed 's/^#define ALLOW_USER_BINDS 1/#define ALLOW_USER_BINDS 0/' "$TOP/config.h" > "$T/nobind.h"
+flock /tmp/vial-build.lock make -C "$TOP" -s CONFIG="$T/nobind.h" OUT="$T/vial-nobind" \
+	OBJDIR="$T/obj" >"$T/build.log" 2>&1 || diag "site build failed:" "$(cat "$T/build.log")"
+install -o root -g root -m 4755 "$T/vial-nobind" "$T/bin/vial-nobind"
+run as $TU "$T/bin/vial-nobind" exec -B "$D:/data" "$IMG" true
+like "$RC|$ERR" "^255\|vial: bind $D: user binds are not allowed by the site policy\$" \
+	"a site can forbid user binds"
+run as $TU "$T/bin/vial-nobind" exec "$IMG" cat /etc/hosts
+is "$RC" 0 "and its default binds still apply"
+clean "no user binds"
+
 # --- home
 mkdir -p "$T/h" && chown $TU "$T/h" && echo mine > "$T/h/f"
 vial exec -H "$T/h:/home/other" "$IMG" sh -c 'echo $HOME; cat ~/f'
