@@ -4,7 +4,6 @@
  * only and autoclear, so the device goes with the last close of it: the
  * last mount, or our fd when vial dies before mounting.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -214,36 +213,51 @@ static int configure(const struct loopdev *ld, const struct image *img)
 	return rc;
 }
 
+/* Is /dev/loopN bound to the file at `want`? The sysfs name is a hint. */
+static int backed_by(unsigned n, const char *want)
+{
+	char path[80], have[PATH_MAX + 16];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof path, "/sys/devices/virtual/block/loop%u/loop/backing_file", n);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	len = read(fd, have, sizeof have - 1);
+	close(fd);
+	return len > 1 && (size_t)len - 1 == strlen(want) && !memcmp(have, want, (size_t)len - 1);
+}
+
 /*
  * A device some other job already bound to this image: share it. The
- * sysfs name is a hint only. What counts is LOOP_GET_STATUS64 on our own
- * open fd: once we hold it, autoclear cannot free the device, so a device
- * cleared (and perhaps rebound to another file) between the look and the
- * open fails this check instead of being mounted.
+ * candidates are the loop devices in /proc/partitions (only bound ones
+ * have a size), then the sysfs name is a hint. What counts is
+ * LOOP_GET_STATUS64 on our own open fd: once we hold it, autoclear cannot
+ * free the device, so a device cleared (and perhaps rebound to another
+ * file) between the look and the open fails this check instead of being
+ * mounted.
  */
 static int find_shared(const struct image *img, struct loopdev *ld)
 {
-	char want[PATH_MAX], path[64], have[PATH_MAX + 16];
-	ssize_t n;
-	struct dirent *d;
-	DIR *dir;
-	int fd, found = 0;
+	static char parts[1 << 16];
+	char want[PATH_MAX], path[32], *line, *save = NULL;
+	ssize_t n = 0, len = 0;
+	int fd, found = 0, end;
+	unsigned major, u;
 
 	n = readlink(fdpath(path, img->fd), want, sizeof want - 1);
-	if (n <= 0 || !(dir = opendir("/sys/block")))
+	if (n <= 0 || (fd = open("/proc/partitions", O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	want[n] = 0;
-	while (!found && (d = readdir(dir))) {
-		unsigned u;
-		if (sscanf(d->d_name, "loop%u", &u) != 1 || u >= policy.max_loops)
-			continue;
-		snprintf(path, sizeof path, "/sys/block/loop%u/loop/backing_file", u);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;	/* not bound */
-		n = read(fd, have, sizeof have - 1);
-		close(fd);
-		if (n <= 1 || (size_t)n - 1 != strlen(want) || memcmp(have, want, (size_t)n - 1))
+	while (len < (ssize_t)sizeof parts - 1 &&
+	       (n = read(fd, parts + len, sizeof parts - 1 - (size_t)len)) > 0)
+		len += n;
+	close(fd);
+	parts[len] = 0;
+	for (line = strtok_r(parts, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+		end = 0;
+		if (sscanf(line, "%u %*u %*u loop%u%n", &major, &u, &end) != 2 || major != LOOP_MAJOR ||
+		    line[end] || u >= policy.max_loops || !backed_by(u, want))
 			continue;
 		if (dev_open(-1, ld, u) < 0)
 			continue;	/* ENXIO: being cleared right now */
@@ -251,7 +265,6 @@ static int find_shared(const struct image *img, struct loopdev *ld)
 		if (!found)
 			close(ld->fd);
 	}
-	closedir(dir);
 	return found;
 }
 
@@ -292,15 +305,25 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 	    img->path, TRIES);
 }
 
+/*
+ * A device already bound to the image needs no lock: our open fd holds it
+ * (see find_shared). Only when there is none do we lock and look again,
+ * so that two launches of a cold image end up on one device.
+ */
 void loop_attach(const struct image *img, struct loopdev *ld)
 {
-	int ctl = ctl_open_locked();
+	int ctl;
 
-	if (policy.share_loops && find_shared(img, ld))
+	if (policy.share_loops && find_shared(img, ld)) {
 		debug("sharing %s", ld->path);
-	else
-		attach_new(ctl, img, ld);
-	close(ctl);	/* the lock: held until our device is bound */
+	} else {
+		ctl = ctl_open_locked();
+		if (policy.share_loops && find_shared(img, ld))
+			debug("sharing %s", ld->path);
+		else
+			attach_new(ctl, img, ld);
+		close(ctl);	/* the lock: held until our device is bound */
+	}
 	debug("image %s on %s", img->path, ld->path);
 }
 

@@ -143,6 +143,15 @@ for i in $(seq 100); do grep -q "FLOCK.*:$(stat -c %i /dev/loop-control) " /proc
 vial -v exec "$IMG" probe exit 0
 is "$RC" 0 "with the loop-control lock held elsewhere a launch still works"
 like "$ERR" "/dev/loop-control locked for [0-9]+ s: going on without the lock" "and says it went on without the lock"
+# A device already bound to the image is shared without the lock: the
+# open fd holds it. So a stalled holder does not slow a warm launch.
+bg exec "$IMG" sleep 60; p1=$!
+check "a container of the image is running (lock still held)" wait_comm $p1 sleep
+vial -v exec "$IMG" probe exit 0
+is "$RC" 0 "a launch of an image in use works with the lock held elsewhere"
+like "$ERR" "^vial: sharing /dev/$(devices "$IMG")\$" "it shares the device in use"
+check "and never waits for the lock" sh -c '! printf "%s" "$1" | grep -qE "locked for|going on without the lock"' - "$ERR"
+stop $p1
 kill $holder; wait $holder 2>/dev/null
 clean "stalled lock holder"
 
