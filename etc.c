@@ -59,15 +59,15 @@ static int has_field(const char *buf, int field, const char *val)
 	return 0;
 }
 
+/* One file at a time: read, merged, written, before the next is read. */
 static char *slurp(int dir, const char *name, size_t *len)
 {
-	char *buf = calloc(1, ETC_MAX + 2);
+	static char buf[ETC_MAX + 2];
 	ssize_t n = 0;
 	int fd;
 
-	if (!buf)
-		die("out of memory");
 	*len = 0;
+	buf[0] = 0;
 	priv_raise();
 	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	priv_lower();
@@ -114,7 +114,6 @@ static void rewrite(int dir, const char *name, char *buf, size_t len,
 	write_all(fd, add, addlen, name);
 	if (close(fd))
 		die_errno("close /etc/%s", name);
-	free(buf);
 }
 
 static void add_groups(int dir)
@@ -151,9 +150,7 @@ void etc_add_user(int root)
 	if (dir < 0)
 		die_errno("/etc in the container is not a directory");
 	buf = slurp(dir, "passwd", &len);
-	if (has_field(buf, 0, u->name))
-		free(buf);
-	else
+	if (!has_field(buf, 0, u->name))
 		rewrite(dir, "passwd", buf, len, pw_line, strlen(pw_line));
 	add_groups(dir);
 	close(dir);

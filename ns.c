@@ -342,17 +342,34 @@ unsigned long ns_host_flags(int fd)
 	return f;
 }
 
-static int under(const char *path, const char *dir);
+/* The staging directory and each directory above it, as (dev, ino). */
+static struct { dev_t dev; ino_t ino; } above_stage[32];
+static size_t n_above;
 
-static int covers_stage(int src)
+static void note_above_stage(void)
 {
-	char p[PATH_MAX], link[32];
-	ssize_t n = readlink(fdpath(link, src), p, sizeof p - 1);
+	char p[PATH_MAX];
+	struct stat st;
+	char *end;
 
-	if (n <= 0)
-		return 1;
-	p[n] = 0;
-	return !strcmp(p, "/") || under(policy.stage_dir, p);
+	snprintf(p, sizeof p, "%s", policy.stage_dir);
+	for (end = p + strlen(p); n_above < LEN(above_stage); *end = 0) {
+		if (stat(*p ? p : "/", &st))
+			die_errno("stat %s", *p ? p : "/");
+		above_stage[n_above].dev = st.st_dev;
+		above_stage[n_above++].ino = st.st_ino;
+		if (!*p || !(end = strrchr(p, '/')))
+			break;
+	}
+}
+
+/* Is `st` the staging directory or a directory above it? */
+static int covers_stage(const struct stat *st)
+{
+	for (size_t i = 0; i < n_above; i++)
+		if (above_stage[i].dev == st->st_dev && above_stage[i].ino == st->st_ino)
+			return 1;
+	return 0;
 }
 
 /*
@@ -365,12 +382,13 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	char name[NAME_MAX + 1], a[32], b[32];
 	struct stat s, t;
 	int dir, fd;
-	/* Recursive, so the host's submounts come along; but not for the
-	 * staging directory or a parent of it, or the stage would show. */
-	unsigned long rec = covers_stage(src) ? 0 : MS_REC;
+	unsigned long rec, have;
 
 	if (src < 0 || fstat(src, &s))
 		return -1;
+	/* Recursive, so the host's submounts come along; but not for the
+	 * staging directory or a parent of it, or the stage would show. */
+	rec = covers_stage(&s) ? 0 : MS_REC;
 	dir = resolve(root, dst, name);
 	fd = dir < 0 ? -1 : target_open(dir, name, S_ISDIR(s.st_mode));
 	if (fd < 0 && optional) {
@@ -388,8 +406,10 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &t) || t.st_dev != s.st_dev || t.st_ino != s.st_ino)
 		die("bind %s: the mount point changed under us", dst);
-	flags |= ns_host_flags(src) | MS_REMOUNT | MS_BIND;
-	if (as_root_mount(NULL, fdpath(b, fd), NULL, flags, NULL))
+	/* The bind has the host mount's flags: remount only to add some. */
+	have = ns_host_flags(src);
+	if ((flags & ~have) &&
+	    as_root_mount(NULL, fdpath(b, fd), NULL, flags | have | MS_REMOUNT | MS_BIND, NULL))
 		die_errno("remount %s", dst);
 	close(fd);
 	close(dir);
@@ -531,6 +551,7 @@ void ns_build(struct launch *l)
 	struct host h;
 	int root;
 
+	note_above_stage();
 	host_open(l, &h);
 	etc_prepare(h.home_dst);
 	root = stage(l);
