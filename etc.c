@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vial.h"
@@ -68,6 +69,8 @@ static char *slurp(int dir, const char *name, size_t *len)
 
 	*len = 0;
 	buf[0] = 0;
+	if (dir < 0)
+		return buf;	/* the image has no /etc */
 	priv_raise();
 	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	priv_lower();
@@ -98,14 +101,13 @@ static void write_all(int fd, const char *p, size_t n, const char *name)
 	}
 }
 
-/* Rewrite /etc/NAME in the overlay: the image's lines, then ours. */
-static void rewrite(int dir, const char *name, char *buf, size_t len,
-		    const char *add, size_t addlen)
+/* Write /etc/NAME in the session's upper layer: the image's lines, then ours. */
+static void write_new(int dir, const char *name, const char *buf, size_t len,
+		      const char *add, size_t addlen)
 {
 	int fd;
 
 	priv_raise();
-	unlinkat(dir, name, 0);	/* a symlink or the image's copy */
 	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	priv_lower();
 	if (fd < 0)
@@ -116,10 +118,10 @@ static void rewrite(int dir, const char *name, char *buf, size_t len,
 		die_errno("close /etc/%s", name);
 }
 
-static void add_groups(int dir)
+static void add_groups(int image, int out)
 {
 	size_t len, alen = 0;
-	char *buf = slurp(dir, "group", &len);
+	char *buf = slurp(image, "group", &len);
 	char *add = calloc(ngr + 1, sizeof gr->line);
 	char gid[16];
 
@@ -130,28 +132,43 @@ static void add_groups(int dir)
 		if (!has_field(buf, 2, gid))
 			alen += (size_t)sprintf(add + alen, "%s", gr[i].line);
 	}
-	rewrite(dir, "group", buf, len, add, alen);
+	write_new(out, "group", buf, len, add, alen);
 	free(add);
 }
 
-/* `root` is the new root's fd; nothing from the host is bound in it yet. */
-void etc_add_user(int root)
+/*
+ * `image` is the image's root, `upper` the overlay's upper directory, not
+ * yet mounted: the files are written there before the overlay shows them
+ * over the image's (no copy-up of /etc, no whiteouts). An /etc that is
+ * not a directory in the image is refused, never followed.
+ */
+void etc_add_user(int image, int upper)
 {
 	const struct user *u = priv_user();
+	struct stat st = { .st_mode = 0755 };
 	size_t len;
 	char *buf;
-	int dir;
+	int dir, out, e;
 
 	priv_raise();
-	if (mkdirat(root, "etc", 0755) && errno != EEXIST)
-		die_errno("mkdir /etc in the container");
-	dir = openat(root, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dir = openat(image, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	e = errno;
 	priv_lower();
-	if (dir < 0)
-		die_errno("/etc in the container is not a directory");
+	if ((dir < 0 && e != ENOENT) || (dir >= 0 && fstat(dir, &st)))
+		die("/etc in the container is not a directory");
+	priv_raise();
+	if (mkdirat(upper, "etc", st.st_mode & 07777) ||
+	    (dir >= 0 && fchownat(upper, "etc", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)))
+		die_errno("mkdir /etc in the container");
+	out = openat(upper, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	priv_lower();
+	if (out < 0)
+		die_errno("open /etc in the container");
 	buf = slurp(dir, "passwd", &len);
 	if (!has_field(buf, 0, u->name))
-		rewrite(dir, "passwd", buf, len, pw_line, strlen(pw_line));
-	add_groups(dir);
-	close(dir);
+		write_new(out, "passwd", buf, len, pw_line, strlen(pw_line));
+	add_groups(dir, out);
+	if (dir >= 0)
+		close(dir);
+	close(out);
 }

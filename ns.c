@@ -150,6 +150,23 @@ static void host_open(struct launch *l, struct host *h)
 			die_errno("bind %s", l->binds[i].src);
 }
 
+/* The image's /etc/passwd and group with the caller added, in the upper layer. */
+static void etc_write(const char *s)
+{
+	char d[PATH_MAX];
+	int image, upper;
+
+	snprintf(d, sizeof d, "%s/lower", s);
+	if ((image = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY)) < 0)
+		die_errno("open %s", d);
+	snprintf(d, sizeof d, "%s/upper", s);
+	if ((upper = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY)) < 0)
+		die_errno("open %s", d);
+	etc_add_user(image, upper);
+	close(image);
+	close(upper);
+}
+
 /* The staging tmpfs, the image under it, and the overlay: our new root. */
 static int stage(struct launch *l)
 {
@@ -171,6 +188,7 @@ static int stage(struct launch *l)
 	snprintf(d, sizeof d, "%s/lower", s);
 	image_mount(&l->img, &l->loop, d);
 	loop_release(&l->loop);
+	etc_write(s);
 	snprintf(o, sizeof o, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", s, s, s);
 	snprintf(d, sizeof d, "%s/root", s);
 	if (as_root_mount("vial", d, "overlay", MS_NOSUID | MS_NODEV, o))
@@ -555,7 +573,6 @@ void ns_build(struct launch *l)
 	host_open(l, &h);
 	etc_prepare(h.home_dst);
 	root = stage(l);
-	etc_add_user(root);
 	mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
 	mount_new(root, "sysfs", "/sys", f | MS_RDONLY | MS_NOEXEC, NULL);
 	if (l->contain)

@@ -179,5 +179,5 @@ char **env_wrap(char **argv);
 
 /* etc.c */
 void etc_prepare(const char *home);
-void etc_add_user(int root);
+void etc_add_user(int image, int upper);
 #endif

@@ -38,7 +38,7 @@ const struct user *priv_user(void) { return &user; }
 void priv_raise(void) {}
 void priv_lower(void) {}
 void etc_prepare(const char *home) { (void)home; }
-void etc_add_user(int root) { (void)root; }
+void etc_add_user(int image, int upper) { (void)image, (void)upper; }
 void image_mount(const struct image *img, const struct loopdev *ld, const char *dir)
 {
 	(void)img, (void)ld, (void)dir;
