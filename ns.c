@@ -27,7 +27,7 @@
 #include "vial.h"
 
 struct host {			/* host paths to bind, opened O_PATH */
-	int dev, tmp, vartmp, home, cwd;
+	int dev, proc, tmp, vartmp, home, cwd;
 	const char *home_dst;
 	int *site, *user;	/* policy.binds, l->binds */
 };
@@ -132,6 +132,9 @@ static void host_open(struct launch *l, struct host *h)
 	h->dev = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (h->dev < 0)
 		die_errno("open /dev");
+	h->proc = l->pid ? -1 : open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (!l->pid && h->proc < 0)
+		die_errno("open /proc");
 	h->tmp = l->contain ? -1 : user_dir("/tmp", 0);
 	h->vartmp = l->contain ? -1 : user_dir("/var/tmp", 0);
 	h->cwd = l->cwd[0] && !l->contain ? user_dir(".", 0) : -1;
@@ -573,7 +576,12 @@ void ns_build(struct launch *l)
 	host_open(l, &h);
 	etc_prepare(h.home_dst);
 	root = stage(l);
-	mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
+	/* The host's /proc (and its hidepid= policy) in the host's PID
+	 * namespace; a new one for a new PID namespace. */
+	if (l->pid)
+		mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
+	else
+		bind_fd(root, h.proc, "/proc", f | MS_NOEXEC, 0);
 	mount_new(root, "sysfs", "/sys", f | MS_RDONLY | MS_NOEXEC, NULL);
 	if (l->contain)
 		contain_dev(root);

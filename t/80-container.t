@@ -119,6 +119,19 @@ vial exec "$IMG" sh -c 'echo $SINGULARITY_CONTAINER $APPTAINER_NAME'
 is "$OUT" "$IMG bb.sqfs" "SINGULARITY_CONTAINER and APPTAINER_NAME are set"
 clean "environment"
 
+# --- /proc
+# Without -p the container shares the host's PID namespace: it gets the
+# host's own /proc (so a site's hidepid= holds), nosuid,nodev,noexec.
+vial exec "$IMG" stat -c %d /proc
+is "$OUT" "$(stat -c %d /proc)" "without -p /proc is the host's own"
+vial exec "$IMG" grep " /proc " /proc/self/mountinfo
+like "$OUT" " /proc [a-z]+,nosuid,nodev,noexec" "bound nosuid,nodev,noexec"
+vial exec -p "$IMG" stat -c %d /proc
+check "with -p it is a new /proc" test -n "$OUT" -a "$OUT" != "$(stat -c %d /proc)"
+vial exec -p "$IMG" grep " /proc " /proc/self/mountinfo
+like "$OUT" " /proc [a-z]+,nosuid,nodev,noexec" "nosuid,nodev,noexec too"
+clean "/proc"
+
 # --- PID namespace
 vial exec -p "$IMG" sh -c 'echo $$; tr "\0" " " < /proc/1/cmdline'
 like "$OUT" "^2
