@@ -22,8 +22,11 @@ diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 is() {   # is GOT WANT NAME
 	if [ "$1" = "$2" ]; then ok "$3"; else nok "$3"; diag "got:  '$1'" "want: '$2'"; fi
 }
-like() { # like GOT REGEX NAME
-	if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else nok "$3"; diag "got:  '$1'" "want: /$2/"; fi
+# like GOT REGEX NAME: REGEX over all of GOT, ^ and $ at every line, and a
+# newline in REGEX a newline (grep -E would take each line for a pattern
+# of its own, any of which may match).
+like() {
+	if RE=$2 perl -0777 -ne 'exit !/$ENV{RE}/m' <<<"$1"; then ok "$3"; else nok "$3"; diag "got:  '$1'" "want: /$2/"; fi
 }
 done_testing() { echo "1..$n"; [ "$failed" = 0 ]; exit $?; }
 
