@@ -20,7 +20,7 @@ DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
 	   -DBUILD_CC='"$(shell $(CC) -dumpversion 2>/dev/null | sed 's/^/gcc /')"' \
 	   -DCAPNG_VERSION='"$(CAPNG_VER)"'
 CAPNG_VER = 0.8.3
-SRC      = main.c priv.c image.c sif.c protect.c loop.c ns.c etc.c init.c env.c config.c
+SRC      = main.c priv.c image.c sif.c protect.c loop.c linger.c ns.c etc.c init.c env.c config.c
 # Objects per site config, so `make CONFIG=site.h OUT=/path/vial` never
 # mixes two policies.
 OUT     ?= vial

@@ -16,4 +16,6 @@ const struct policy policy = {
 	.binds = DEFAULT_BINDS,
 	.nbinds = LEN(DEFAULT_BINDS),
 	.user_binds = ALLOW_USER_BINDS,
+	.linger = LOOP_LINGER,
+	.linger_dir = LINGER_DIR,
 };

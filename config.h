@@ -60,6 +60,26 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 #define MAX_LOOP_DEVICES 256
 
 /*
+ * Seconds a loop device stays bound after the last launch that used it,
+ * so that the next launch of the same image is warm (superblock and page
+ * cache kept): for workflows that start many short containers one after
+ * another. Any vial run releases devices idle (mounted by nothing) and
+ * unused for that long; a device in use is never released. Default: 0,
+ * off: autoclear, the device goes with the last container. Risk: while a
+ * device lingers it holds the image file open (a deleted image's space
+ * comes back only when it is released) and counts against
+ * MAX_LOOP_DEVICES.
+ */
+#define LOOP_LINGER 0
+
+/*
+ * Where vial keeps one file per lingering device (its mtime: last use).
+ * vial makes it, root's, mode 0755, and refuses one that others can write.
+ * Default: "/run/vial".
+ */
+#define LINGER_DIR "/run/vial"
+
+/*
  * Host directory under which vial mounts its private staging tmpfs. The
  * mount exists only in the container's own mount namespace; the host
  * never sees it. It must exist on every node. Default: "/tmp".

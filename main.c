@@ -280,6 +280,11 @@ static void print_config(void)
 		printf(" %s:%s%s", policy.binds[i].src, policy.binds[i].dst,
 		       policy.binds[i].ro ? ":ro" : "");
 	printf("\nuser binds (-B): %s\n", policy.user_binds ? "allowed" : "refused");
+	if (policy.linger)
+		printf("loop devices linger: %u s after their last use (state in %s)\n",
+		       policy.linger, policy.linger_dir);
+	else
+		printf("loop devices linger: no (autoclear)\n");
 }
 
 static void print_version(void)
@@ -390,6 +395,8 @@ static void launch(struct launch *l)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
 		loop_attach(&l->img, &l->loop);
+	if (policy.linger)
+		linger_sweep();
 	if (l->pid)
 		init_fork(l);	/* the outer vial waits there, unprivileged */
 	ns_build(l);

@@ -60,6 +60,8 @@ struct policy {			/* filled from config.h by config.c */
 	const struct bind *binds;	/* the site's default binds */
 	size_t nbinds;
 	int user_binds;			/* may users name their own? */
+	unsigned linger;		/* LOOP_LINGER seconds; 0: autoclear */
+	const char *linger_dir;
 };
 extern const struct policy policy;
 
@@ -75,6 +77,8 @@ struct image {
 struct loopdev {
 	int fd;			/* held until the mount returns */
 	char path[32];
+	unsigned n;		/* /dev/loopN */
+	int linger;		/* bound by vial to linger (LOOP_LINGER) */
 };
 
 struct launch {
@@ -163,6 +167,11 @@ void protect_audit(const struct image *img, char **argv, const char *cwd);
 /* loop.c */
 void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);
+
+/* linger.c: devices that stay bound after their container (LOOP_LINGER) */
+#define LINGER_TAG "vial-linger"	/* in lo_file_name of such a device */
+void linger_touch(unsigned n);
+void linger_sweep(void);
 
 /* ns.c */
 void ns_enter(const struct launch *l);

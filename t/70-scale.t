@@ -9,13 +9,6 @@ SR=$TOP/t/seccomp-run
 KILLS=${STRESS_KILLS:-200}
 N=256
 
-# devices IMG: the loop devices (loopN) bound to IMG, one a line
-devices() {
-	local f b
-	for f in /sys/block/loop*/loop/backing_file; do
-		read -r b 2>/dev/null < "$f" && [ "$b" = "$1" ] && { f=${f#/sys/block/}; echo "${f%%/*}"; }
-	done
-}
 # ours: set C to how many loop devices are bound to files under $T (no fork)
 ours() {
 	local f b
@@ -24,9 +17,6 @@ ours() {
 		read -r b 2>/dev/null < "$f" && [ "${b#"$T"/}" != "$b" ] && C=$((C+1))
 	done
 }
-unlike() {
-	if printf '%s' "$1" | grep -Eq -- "$2"; then nok "$3"; diag "got: '$1'"; else ok "$3"; fi
-}
 # [PRE="wrapper args --"] bg ARGS: the setuid vial as $TU in the
 # background, its stderr in $T/bg.$!; $! is vial itself (wrappers exec).
 bg() {
@@ -34,16 +24,6 @@ bg() {
 	(cd "$T" && exec "${pre[@]}" setpriv --reuid=$TU --regid=$TU --init-groups -- \
 		"$VIAL" "$@" </dev/null >/dev/null 2>"$T/bg.$BASHPID" 9>&-) &
 }
-# wait_comm PID NAME: until PID runs NAME (the command, after vial's exec)
-wait_comm() {
-	local i c
-	for i in $(seq 100); do
-		read -r c 2>/dev/null < "/proc/$1/comm" && [ "$c" = "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-stop() { kill -KILL "$@" 2>/dev/null; wait "$@" 2>/dev/null; }
 # settle: wait (up to 5 s) for autoclear and namespace teardown; 0 if clean
 settle() {
 	local i

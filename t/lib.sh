@@ -28,6 +28,26 @@ is() {   # is GOT WANT NAME
 like() {
 	if RE=$2 perl -0777 -ne 'exit !/$ENV{RE}/m' <<<"$1"; then ok "$3"; else nok "$3"; diag "got:  '$1'" "want: /$2/"; fi
 }
+unlike() { # unlike GOT REGEX NAME
+	if RE=$2 perl -0777 -ne 'exit !/$ENV{RE}/m' <<<"$1"; then nok "$3"; diag "got:  '$1'"; else ok "$3"; fi
+}
+# devices IMG: the loop devices (loopN) bound to IMG, one a line
+devices() {
+	local f b
+	for f in /sys/block/loop*/loop/backing_file; do
+		read -r b 2>/dev/null < "$f" && [ "$b" = "$1" ] && { f=${f#/sys/block/}; echo "${f%%/*}"; }
+	done
+}
+# wait_comm PID NAME: until PID runs NAME (the command, after vial's exec)
+wait_comm() {
+	local i c
+	for i in $(seq 100); do
+		read -r c 2>/dev/null < "/proc/$1/comm" && [ "$c" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+stop() { kill -KILL "$@" 2>/dev/null; wait "$@" 2>/dev/null; }
 done_testing() { echo "1..$n"; [ "$failed" = 0 ]; exit $?; }
 
 users_make() {
