@@ -60,22 +60,22 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 #define MAX_LOOP_DEVICES 256
 
 /*
- * Seconds a loop device stays bound after the last launch that used it,
- * so that the next launch of the same image is warm (superblock and page
- * cache kept): for workflows that start many short containers one after
- * another. Any vial run releases devices idle (mounted by nothing) and
- * unused for that long; a device in use is never released. Default: 0,
- * off: autoclear, the device goes with the last container. Risk: while a
- * device lingers it holds the image file open (a deleted image's space
- * comes back only when it is released) and counts against
- * MAX_LOOP_DEVICES.
+ * Seconds an image stays mounted after the last launch that used it, so
+ * that the next launch of it is warm (superblock and page cache kept):
+ * for workflows that start many short containers one after another. A
+ * holder process of the caller's, with no privilege, keeps one read-only
+ * mount in a namespace of its own and exits when the time is up; a
+ * container still running keeps its image as always. Needs
+ * SHARE_LOOP_DEVICES. Default: 0, off. Risk: the holder lives in the job's
+ * cgroup (the batch system ends it with the job); while it lives, the
+ * image file stays open and its device counts against MAX_LOOP_DEVICES.
  */
 #define LOOP_LINGER 0
 
 /*
- * Where vial keeps one file per lingering device (its mtime: last use).
- * vial makes it, root's, mode 0755, and refuses one that others can write.
- * Default: "/run/vial".
+ * Where vial keeps one empty file per loop device with a holder: its mtime
+ * is the last use, its lock the holder's. vial makes the directory, root's,
+ * mode 0755, and refuses one that others can write. Default: "/run/vial".
  */
 #define LINGER_DIR "/run/vial"
 

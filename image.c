@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vial.h"
@@ -283,17 +282,10 @@ void image_mount(const struct image *img, const struct loopdev *ld, const char *
 	}
 	while (fmts[i].fmt != img->fmt)
 		i++;
-	/* EBUSY: a sweep of lingering devices holds this one exclusively for
-	 * a moment, to see whether it is in use (linger.c). */
-	for (int t = 0; t < 100; t++) {
-		priv_raise();
-		rc = mount(ld->path, dir, fmts[i].fstype, MS_RDONLY | MS_NOSUID | MS_NODEV,
-			   fmts[i].data);
-		priv_lower();
-		if (!rc || errno != EBUSY || !policy.linger)
-			break;
-		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-	}
+	priv_raise();
+	rc = mount(ld->path, dir, fmts[i].fstype, MS_RDONLY | MS_NOSUID | MS_NODEV,
+		   fmts[i].data);
+	priv_lower();
 	if (rc)
 		die_errno("%s: cannot mount %s image (damaged?)", img->path, fmts[i].name);
 }

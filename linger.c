@@ -1,54 +1,53 @@
 /*
- * Loop devices that outlive their container (config.h LOOP_LINGER): bound
- * without autoclear, so the next launch of the image finds the device,
- * its superblock and page cache warm. Each lingering device has a state
- * file LINGER_DIR/loopN whose mtime is its last use; any vial run
- * releases the devices it finds idle (an exclusive open succeeds: nothing
- * mounts them) and unused for LOOP_LINGER seconds.
+ * LOOP_LINGER: an image's file system stays mounted for LOOP_LINGER
+ * seconds after the last launch that used it, so the next launch is warm.
+ * A bound loop device alone does not do it: the page cache that matters
+ * is the file system's, and it goes with the last mount (measured: a
+ * launch on a bound but unmounted device is as slow as a cold one).
  *
- * Never a device in use: a mount holds its device exclusively, so the
- * exclusive open fails; a launch that holds the device open but has not
- * mounted it yet keeps it bound, as LOOP_CLR_FD only marks a device that
- * others hold open for autoclear. Only devices vial bound for lingering
- * (LINGER_TAG in lo_file_name, no autoclear) are ever released.
+ * So a holder process keeps one read-only mount of the image in a mount
+ * namespace that holds nothing else, with a lock on LINGER_DIR/loopN. Each
+ * launch on the device sets that file's mtime (open O_TRUNC); the holder
+ * exits once it is LOOP_LINGER seconds old. Its exit drops only its own
+ * mount: containers still using the image keep it, and autoclear frees
+ * the device after the last one, as always. A holder runs as the caller,
+ * with no capability, not dumpable; killing it only costs warmth.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/loop.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vial.h"
 
-/* The state directory, root's and made by vial: an fd, or -1 (none yet). */
-static int state_dir(int make)
+/* LINGER_DIR, made if missing: root's, and writable by nobody else. */
+static int state_dir(void)
 {
 	struct stat st;
-	int fd, rc = -1;
+	int fd, rc;
 
-	if (make) {
-		priv_raise();
-		rc = mkdir(policy.linger_dir, 0755);
-		priv_lower();
-		if (rc && errno != EEXIST)
-			die_errno("mkdir %s (LINGER_DIR)", policy.linger_dir);
-	}
-	if (rc == 0) {		/* ours: root's group too, not our egid */
+	priv_raise();
+	rc = mkdir(policy.linger_dir, 0755);
+	priv_lower();
+	if (rc && errno != EEXIST)
+		die_errno("mkdir %s (LINGER_DIR)", policy.linger_dir);
+	if (rc == 0) {		/* root's group too, not our egid */
 		priv_raise();
 		rc = chown(policy.linger_dir, 0, 0);
 		priv_lower();
 		if (rc)
 			die_errno("chown %s (LINGER_DIR)", policy.linger_dir);
 	}
-	fd = open(policy.linger_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && !make)
-		return -1;
+	fd = open(policy.linger_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st))
 		die_errno("open %s (LINGER_DIR)", policy.linger_dir);
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
@@ -57,107 +56,74 @@ static int state_dir(int make)
 	return fd;
 }
 
-/* Create loopN's state file, or set its mtime to now (O_TRUNC does, on an
- * empty file too): the device was used now. */
-void linger_touch(unsigned n)
+/* In a namespace of its own, the image alone: mounted and made the root. */
+static void hold_mount(const struct image *img, const struct loopdev *ld)
+{
+	const char *d = policy.stage_dir;
+
+	priv_raise();
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		die_errno("linger: unshare");
+	priv_lower();
+	image_mount(img, ld, d);
+	priv_raise();
+	if (chdir(d) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
+	    chdir("/"))
+		die_errno("linger: pivot_root");
+	priv_lower();
+}
+
+/* The holder: the mount, then sleep until the state file is old enough. */
+static _Noreturn void hold(const struct image *img, const struct loopdev *ld, int lock)
+{
+	struct stat st;
+	time_t left;
+	int null = open("/dev/null", O_RDWR);
+
+	/* Nothing of the caller's: no terminal, no pipe kept open, no fd. */
+	if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+	    dup2(null, 2) < 0)
+		_exit(1);
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != lock && fd != ld->fd)
+			close(fd);
+	hold_mount(img, ld);
+	close(ld->fd);		/* the mount holds the device now */
+	priv_drop_forever();
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* the id change reset it */
+	while (!fstat(lock, &st) && (left = st.st_mtime + (time_t)policy.linger - time(NULL)) > 0)
+		sleep((unsigned)left);
+	_exit(0);
+}
+
+/*
+ * A launch on /dev/loopN: mark it used now, and when no holder has it
+ * (the lock is free), start one - twice forked, so neither this vial nor
+ * the caller's shell ever waits for it.
+ */
+void linger_hold(const struct image *img, const struct loopdev *ld)
 {
 	char name[32];
-	int dir = state_dir(1), fd;
+	pid_t pid;
+	int dir = state_dir(), lock;
 
-	snprintf(name, sizeof name, "loop%u", n);
+	snprintf(name, sizeof name, "loop%u", ld->n);
 	priv_raise();
-	fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	lock = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	priv_lower();
-	if (fd < 0)
-		die_errno("create %s/%s", policy.linger_dir, name);
-	close(fd);
+	if (lock < 0)
+		die_errno("%s/%s", policy.linger_dir, name);
 	close(dir);
-}
-
-/* Under the loop-control lock, or not at all: another vial is attaching. */
-static int try_lock(void)
-{
-	int fd;
-
-	priv_raise();
-	fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	priv_lower();
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-static void forget(int dir, const char *name)
-{
-	priv_raise();
-	if (unlinkat(dir, name, 0) && errno != ENOENT)
-		die_errno("remove %s/%s", policy.linger_dir, name);
-	priv_lower();
-}
-
-/* Release loopN if it is idle and ours; a busy one lingers from now on. */
-static void release(int dir, const char *name, unsigned n)
-{
-	struct loop_info64 i;
-	char path[32];
-	int fd;
-
-	snprintf(path, sizeof path, "/dev/loop%u", n);
-	priv_raise();
-	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0 && errno == EBUSY) {
-		linger_touch(n);	/* mounted: in use */
+	if (flock(lock, LOCK_EX | LOCK_NB)) {
+		close(lock);	/* held: its holder sees the new mtime */
 		return;
 	}
-	if (fd >= 0 && !ioctl(fd, LOOP_GET_STATUS64, &i) && !(i.lo_flags & LO_FLAGS_AUTOCLEAR) &&
-	    !strcmp((char *)i.lo_file_name, LINGER_TAG)) {
-		priv_raise();
-		if (ioctl(fd, LOOP_CLR_FD, 0))
-			debug("%s: LOOP_CLR_FD: %s", path, strerror(errno));
-		else
-			debug("released %s: idle for %u s", path, policy.linger);
-		priv_lower();
+	if ((pid = fork()) == 0) {
+		if (fork() == 0)
+			hold(img, ld, lock);
+		_exit(0);
 	}
-	forget(dir, name);	/* released, unbound, or not a lingering device */
-	if (fd >= 0)
-		close(fd);	/* the last close detaches it */
-}
-
-/* Release every idle device unused for LOOP_LINGER seconds. */
-void linger_sweep(void)
-{
-	_Alignas(struct dirent) char ents[4096];
-	struct stat st;
-	struct dirent *d;
-	time_t now = time(NULL);
-	int dir = state_dir(0), lock = -1, len = 0, at = 0, end;
-	unsigned n;
-
-	if (dir < 0)
-		return;
-	while (lock != -2) {
-		if (at >= len && (at = 0, len = getdents(dir, (void *)ents, sizeof ents)) <= 0)
-			break;
-		d = (struct dirent *)(ents + at);
-		at += d->d_reclen;
-		end = 0;
-		if (sscanf(d->d_name, "loop%u%n", &n, &end) != 1 || d->d_name[end] ||
-		    fstatat(dir, d->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-		    now - st.st_mtime < (time_t)policy.linger)
-			continue;
-		if (lock < 0 && (lock = try_lock()) < 0) {
-			lock = -2;	/* busy: a later run sweeps */
-			continue;
-		}
-		/* Again under the lock: a launch may have just used it. */
-		if (!fstatat(dir, d->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
-		    now - st.st_mtime >= (time_t)policy.linger)
-			release(dir, d->d_name, n);
-	}
-	if (lock >= 0)
-		close(lock);
-	close(dir);
+	close(lock);	/* the holder's copy keeps the lock */
+	if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+		debug("linger: no holder for %s: %s", ld->path, strerror(errno));
 }

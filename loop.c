@@ -122,35 +122,25 @@ static int dev_open(int ctl, struct loopdev *ld, unsigned n)
 }
 
 /* Is this device bound read-only to exactly our image and range? */
-static int bound_to(struct loopdev *ld, const struct image *img)
+static int bound_to(int fd, const struct image *img)
 {
 	struct loop_info64 i;
 
-	if (ioctl(ld->fd, LOOP_GET_STATUS64, &i))
+	if (ioctl(fd, LOOP_GET_STATUS64, &i))
 		return 0;
-	ld->linger = !(i.lo_flags & LO_FLAGS_AUTOCLEAR) &&
-		     !strcmp((char *)i.lo_file_name, LINGER_TAG);
 	return i.lo_device == img->st.st_dev && i.lo_inode == img->st.st_ino &&
 	       i.lo_offset == img->offset && i.lo_sizelimit == img->size &&
 	       (i.lo_flags & LO_FLAGS_READ_ONLY);
 }
 
-/* Offset, size limit, and autoclear - or, to linger, our tag instead. */
-static void want(struct loop_info64 *i, const struct image *img)
-{
-	i->lo_offset = img->offset;
-	i->lo_sizelimit = img->size;
-	i->lo_flags |= policy.linger ? 0 : LO_FLAGS_AUTOCLEAR;
-	if (policy.linger)
-		snprintf((char *)i->lo_file_name, sizeof i->lo_file_name, "%s", LINGER_TAG);
-}
-
-/* The status we want; EAGAIN (Linux >= 5.0): dirty pages, again. */
+/* Offset, size limit, autoclear; EAGAIN (Linux >= 5.0): dirty pages, again. */
 static int set_status(const struct loopdev *ld, const struct image *img)
 {
 	struct loop_info64 i = { 0 };
 
-	want(&i, img);
+	i.lo_offset = img->offset;
+	i.lo_sizelimit = img->size;
+	i.lo_flags = LO_FLAGS_AUTOCLEAR;
 	for (int t = 0; ioctl(ld->fd, LOOP_SET_STATUS64, &i); t++) {
 		if (errno != EAGAIN || t == TRIES)
 			return -1;
@@ -195,15 +185,16 @@ static int configure_legacy(const struct loopdev *ld, const struct image *img)
 	return rc;
 }
 
-static int configure(struct loopdev *ld, const struct image *img)
+static int configure(const struct loopdev *ld, const struct image *img)
 {
 	static int legacy;
 	struct loop_config c = { 0 };
 	int rc = -1;
 
 	c.fd = (uint32_t)img->fd;
-	c.info.lo_flags = LO_FLAGS_READ_ONLY;
-	want(&c.info, img);
+	c.info.lo_offset = img->offset;
+	c.info.lo_sizelimit = img->size;
+	c.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
 	priv_raise();
 	if (!legacy) {
 		rc = ioctl(ld->fd, LOOP_CONFIGURE, &c);
@@ -216,8 +207,8 @@ static int configure(struct loopdev *ld, const struct image *img)
 	if (legacy)
 		rc = configure_legacy(ld, img);
 	/* Linux 5.8 ignored lo_sizelimit in LOOP_CONFIGURE: set it once more. */
-	if (rc == 0 && !bound_to(ld, img) &&
-	    (set_status(ld, img) || !bound_to(ld, img)))
+	if (rc == 0 && !bound_to(ld->fd, img) &&
+	    (set_status(ld, img) || !bound_to(ld->fd, img)))
 		die("%s: %s did not take the image's offset and size", img->path, ld->path);
 	priv_lower();
 	return rc;
@@ -271,7 +262,7 @@ static int find_shared(const struct image *img, struct loopdev *ld)
 			continue;
 		if (dev_open(-1, ld, u) < 0)
 			continue;	/* ENXIO: being cleared right now */
-		found = bound_to(ld, img);
+		found = bound_to(ld->fd, img);
 		if (!found)
 			close(ld->fd);
 	}
@@ -291,11 +282,7 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 			die("%s: no free loop device below the site limit "
 			    "MAX_LOOP_DEVICES=%u (first free: /dev/loop%d)",
 			    img->path, policy.max_loops, n);
-		/* To linger, the state first: a device bound without
-		 * autoclear is always one a later sweep can find. */
-		if (dev_open(ctl, ld, (unsigned)n) >= 0 && policy.linger)
-			linger_touch(ld->n);
-		if (ld->fd < 0) {
+		if (dev_open(ctl, ld, (unsigned)n) < 0) {
 			if (errno != ENXIO)	/* ENXIO: being cleared: retry */
 				die_errno("%s: cannot open %s", img->path, ld->path);
 		} else if (configure(ld, img) == 0) {
@@ -330,8 +317,6 @@ void loop_attach(const struct image *img, struct loopdev *ld)
 
 	if (policy.share_loops && find_shared(img, ld)) {
 		debug("sharing %s", ld->path);
-		if (ld->linger)
-			linger_touch(ld->n);
 	} else {
 		ctl = ctl_open_locked();
 		if (policy.share_loops && find_shared(img, ld))

@@ -284,7 +284,7 @@ static void print_config(void)
 		printf("loop devices linger: %u s after their last use (state in %s)\n",
 		       policy.linger, policy.linger_dir);
 	else
-		printf("loop devices linger: no (autoclear)\n");
+		printf("loop devices linger: no\n");
 }
 
 static void print_version(void)
@@ -382,7 +382,7 @@ static void launch(struct launch *l)
 	/* Namespaces first, so every fd vial opens (the image too) is in
 	 * the mount namespace it will mount in. */
 	if (strcmp(l->verb, "inspect"))
-		ns_enter(l);
+		ns_enter();
 	image_open(&l->img);
 	image_probe(&l->img);
 	if (!strcmp(l->verb, "inspect")) {
@@ -395,8 +395,9 @@ static void launch(struct launch *l)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
 		loop_attach(&l->img, &l->loop);
-	if (policy.linger)
-		linger_sweep();
+	if (policy.linger && policy.share_loops && l->img.fmt != FMT_DIR)
+		linger_hold(&l->img, &l->loop);
+	ns_isolate(l);
 	if (l->pid)
 		init_fork(l);	/* the outer vial waits there, unprivileged */
 	ns_build(l);

@@ -69,20 +69,33 @@ static void lo_up(void)
 	close(fd);
 }
 
-void ns_enter(const struct launch *l)
+/* The mount namespace, first: every fd vial opens is then in it. */
+void ns_enter(void)
 {
-	int flags = CLONE_NEWNS;
+	priv_raise();
+	if (unshare(CLONE_NEWNS))
+		die_errno("unshare");
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
+		die_errno("make / a slave mount");
+	priv_lower();
+}
+
+/* The others asked for, just before the container is built: a process
+ * vial starts before (a LOOP_LINGER holder) stays out of them. */
+void ns_isolate(const struct launch *l)
+{
+	int flags = 0;
 
 	flags |= l->pid ? CLONE_NEWPID : 0;
 	flags |= l->ipc ? CLONE_NEWIPC : 0;
 	flags |= l->net ? CLONE_NEWNET : 0;
 	flags |= l->hostname ? CLONE_NEWUTS : 0;
+	if (!flags)
+		return;
 	priv_raise();
 	if (unshare(flags))
 		die_errno("unshare");
-	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
-		die_errno("make / a slave mount");
 	if (l->hostname && sethostname(l->hostname, strlen(l->hostname)))
 		die_errno("sethostname %s", l->hostname);
 	if (l->net)

@@ -78,7 +78,6 @@ struct loopdev {
 	int fd;			/* held until the mount returns */
 	char path[32];
 	unsigned n;		/* /dev/loopN */
-	int linger;		/* bound by vial to linger (LOOP_LINGER) */
 };
 
 struct launch {
@@ -168,13 +167,12 @@ void protect_audit(const struct image *img, char **argv, const char *cwd);
 void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);
 
-/* linger.c: devices that stay bound after their container (LOOP_LINGER) */
-#define LINGER_TAG "vial-linger"	/* in lo_file_name of such a device */
-void linger_touch(unsigned n);
-void linger_sweep(void);
+/* linger.c: an image kept mounted after its container (LOOP_LINGER) */
+void linger_hold(const struct image *img, const struct loopdev *ld);
 
 /* ns.c */
-void ns_enter(const struct launch *l);
+void ns_enter(void);
+void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
 

@@ -1,12 +1,13 @@
 #!/bin/bash
-# LOOP_LINGER: a site build whose loop devices stay bound for L seconds
-# after their last use. The next launch shares the device; any later run
-# releases devices idle and expired; a device in use, or one vial did not
-# bind to linger, is never released; a LINGER_DIR others could write is
-# refused; launches racing sweeps all work.
+# LOOP_LINGER: a site build keeps an image mounted, by a holder process in
+# a namespace of its own, for L seconds after the last launch that used it.
+# The holder is the caller's, powerless and alone with the image; the next
+# launch shares the device; the holder goes when it expires or is killed,
+# and a container still running keeps its image; one holder per device
+# however many launch at once; a LINGER_DIR others could write is refused.
 . "$(dirname "$0")/lib.sh"
 setup
-L=3
+L=2
 LD=$T/linger
 
 cat > "$T/linger.h" <<EOF
@@ -22,68 +23,79 @@ is "$?" 0 "a site build with LOOP_LINGER=$L builds" || diag "$(cat "$T/build.log
 install -o root -g root -m 4755 "$T/vial-linger" "$T/bin/vial-linger"
 VL=$T/bin/vial-linger
 lvial() { run as $TU "$VL" "$@"; }
+isnt() { if [ "$1" != "$2" ]; then ok "$3"; else nok "$3"; fi; }
+holders() { pgrep -u "$TU" -x vial-linger; }
+# gone: wait (up to 5 s past the linger time) until no holder is left
+gone() { local i; for i in $(seq $((L * 10 + 50))); do [ -z "$(holders)" ] && return 0; sleep 0.1; done; return 1; }
 
 like "$(as $TU "$VL" config)" "^loop devices linger: $L s after their last use \(state in $LD\)\$" \
 	"vial config shows the linger time and the state directory"
-like "$(as $TU "$VIAL" config)" "^loop devices linger: no \(autoclear\)\$" \
-	"the default build does not linger"
+like "$(as $TU "$VIAL" config)" "^loop devices linger: no\$" "the default build does not linger"
 
-IMG2=$T/other.sqfs
-cp "$IMG" "$IMG2"
-DIR=$T/dir
-mkdir "$DIR" && unsquashfs -q -f -d "$DIR" "$IMG" >/dev/null && chmod 755 "$DIR"
-# sweep: a run that attaches nothing (a directory image), so it only sweeps
-sweep() { lvial -v exec "$DIR" true; }
-
-# --- the device stays, and the next launch shares it ----------------------
-lvial exec "$IMG" probe exit 0
-is "$RC" 0 "a launch works"
+# --- the holder --------------------------------------------------------------
+OUT=$(as $TU "$VL" exec "$IMG" echo hi 2>&1)
+is "$OUT" "hi" "a launch works, and its output ends when it does"
+h=$(holders)
+is "$(echo "$h" | grep -c .)" 1 "a holder keeps the image, not the caller's output"
 d=$(devices "$IMG")
-is "$(echo "$d" | grep -c .)" 1 "after it exits its device is still bound"
-is "$(cat /sys/block/$d/loop/autoclear 2>&1)|$(cat /sys/block/$d/ro 2>&1)" "0|1" \
-	"read-only, without autoclear"
+is "$(echo "$d" | grep -c .)" 1 "the device stays bound after the container exits"
+TUID=$(id -u $TU)
+is "$(awk '{print $5, $8, $9}' /proc/$h/mountinfo 2>&1)" "/ squashfs /dev/$d" \
+	"the holder's namespace holds the image alone"
+like "$(grep -E '^(Uid|Gid|CapPrm|CapEff|CapBnd|NoNewPrivs):' /proc/$h/status | tr '\t' ' ')" \
+	"^Uid: $TUID $TUID $TUID $TUID
+Gid: [0-9]+ [0-9]+ [0-9]+ [0-9]+
+CapPrm: 0+
+CapEff: 0+
+CapBnd: 0+
+NoNewPrivs: 1" "the holder is the caller, with no capability and no_new_privs"
+run as $TU ls "/proc/$h/root/"
+isnt "$RC" 0 "the caller cannot look into the holder (not dumpable)"
 is "$(stat -c '%U:%G %a' "$LD" 2>&1)|$(stat -c '%U %a' "$LD/$d" 2>&1)" "root:root 755|root 644" \
 	"its state file is root's, in a directory of root's"
+
 lvial -v exec "$IMG" probe exit 0
 is "$RC" 0 "the next launch works"
-like "$ERR" "^vial: sharing /dev/$d\$" "and shares the lingering device"
-is "$(devices "$IMG")" "$d" "and binds no other"
+like "$ERR" "^vial: sharing /dev/$d\$" "and shares the device"
+is "$(holders)" "$h" "and no second holder starts"
+check "once unused for $L s the holder goes" gone
+clean "holder expired"
 
-# --- a device in use is never released ------------------------------------
+# --- a container outlives the holder ----------------------------------------
 bg $TU "$VL" exec "$IMG" sleep 60; p=$BGPID
 check "a container of the image is running" wait_comm $p sleep
-sleep $((L + 1))
-sweep
-is "$RC" 0 "a later run sweeps"
-unlike "$ERR" "released /dev/$d:" "but does not release the device in use"
+check "its holder goes after $L s" gone
 check "the container still runs" wait_comm $p sleep
-is "$(devices "$IMG")" "$d" "and its device is still bound"
+is "$(devices "$IMG" | grep -c .)" 1 "and keeps its image"
 stop $p
+clean "container outlived the holder"
 
-# --- an idle, expired device is released ----------------------------------
-sleep 0.5
-sweep
-unlike "$ERR" "released /dev/$d:" "a device seen in use lingers again from then on"
-sleep $((L + 1))
-sweep
-like "$ERR" "^vial: released /dev/$d: idle for $L s\$" "once idle for $L s a later run releases it"
-for i in $(seq 50); do [ -z "$(devices "$IMG")" ] && break; sleep 0.05; done
-is "$(devices "$IMG")" "" "the device is unbound"
-check "and its state file is gone" test ! -e "$LD/$d"
-clean "lingering device released"
+# --- a killed holder ---------------------------------------------------------
+lvial exec "$IMG" true
+h=$(holders)
+check "a holder runs" test -n "$h"
+kill -KILL $h
+clean "holder killed: the device goes with it"
 
-# --- only devices vial bound to linger ------------------------------------
-dl=$(losetup -r -f --show "$IMG2")
-dl=${dl#/dev/}
-touch -d '1 hour ago' "$LD/$dl"
-sweep
-unlike "$ERR" "released /dev/$dl:" "a device losetup bound, with a state file, is not released"
-is "$(devices "$IMG2")" "$dl" "it stays bound"
-check "and the stale state file is gone" test ! -e "$LD/$dl"
-losetup -d "/dev/$dl"
-clean "a device vial did not bind"
+# --- -p: the holder stays out of the container's namespaces ------------------
+lvial exec -p "$IMG" probe exit 0
+is "$RC" 0 "a launch with -p works"
+h=$(holders)
+is "$(readlink /proc/$h/ns/pid 2>&1)" "$(readlink /proc/self/ns/pid)" \
+	"its holder is in the host's PID namespace"
+check "and goes after $L s" gone
+clean "-p with a holder"
 
-# --- LINGER_DIR must be root's --------------------------------------------
+# --- at once -----------------------------------------------------------------
+for i in $(seq 32); do as $TU "$VL" exec "$IMG" probe exit 0 >/dev/null 2>&1 & done
+fails=0
+for j in $(jobs -p); do wait $j || fails=$((fails + 1)); done
+is "$fails" 0 "32 launches at once all work"
+is "$(holders | grep -c .)" 1 "with one holder"
+check "which goes after $L s" gone
+clean "launches at once"
+
+# --- LINGER_DIR must be root's -----------------------------------------------
 chown $TU "$LD"
 lvial exec "$IMG" true
 like "$RC|$ERR" "^255\|vial: $LD \(LINGER_DIR\) must be root's own directory, not writable by others\$" \
@@ -94,47 +106,4 @@ like "$RC|$ERR" "^255\|vial: $LD \(LINGER_DIR\) must be root's own directory" \
 	"so is one others can write"
 chmod 755 "$LD"
 clean "LINGER_DIR refused"
-
-# --- launches racing sweeps -----------------------------------------------
-# A build that lingers 1 s. Four workers launch three images in random
-# order with random pauses, so devices expire, are released and bound
-# again under them, while a fifth keeps sweeping. Every launch must work.
-sed "s/^#define LOOP_LINGER $L\$/#define LOOP_LINGER 1/" "$T/linger.h" > "$T/linger1.h"
-flock /tmp/vial-build.lock make -C "$TOP" -s CONFIG="$T/linger1.h" OUT="$T/vial-linger1" \
-	OBJDIR="$T/obj1" >"$T/build.log" 2>&1 || diag "$(cat "$T/build.log")"
-install -o root -g root -m 4755 "$T/vial-linger1" "$T/bin/vial-linger1"
-IMG3=$T/third.sqfs
-cp "$IMG" "$IMG3"
-worker() {	# worker SECONDS: failures in $T/fail.$BASHPID
-	local end=$((SECONDS + $1)) f=0 imgs=("$IMG" "$IMG2" "$IMG3")
-	while [ $SECONDS -lt $end ]; do
-		as $TU "$T/bin/vial-linger1" exec "${imgs[RANDOM % 3]}" probe exit 0 \
-			>/dev/null 2>>"$T/race.err" </dev/null || f=$((f + 1))
-		sleep 0.$((RANDOM % 15))
-	done
-	echo $f > "$T/fail.$BASHPID"
-}
-sweeper() {	# sweeper SECONDS: what the sweeps said in $T/sweeps
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do
-		as $TU "$T/bin/vial-linger1" -v exec "$DIR" true 2>&1 </dev/null | grep released
-		sleep 0.1
-	done > "$T/sweeps"
-}
-: > "$T/race.err"
-for w in 1 2 3 4; do worker 10 & done
-sweeper 10 &
-wait
-fails=$(cat "$T"/fail.* | awk '{s += $1} END {print s}')
-is "$fails" 0 "launches racing sweeps all succeed"
-[ -s "$T/race.err" ] && diag "$(sort "$T/race.err" | uniq -c | head -5)"
-check "and devices were released during the race" grep -q "released /dev/loop" "$T/sweeps"
-diag "devices released during the race: $(grep -c released "$T/sweeps")"
-
-# Nothing stays: expired devices go at the next sweep.
-sleep $((L + 1))
-sweep
-for i in $(seq 50); do [ -z "$(devices "$IMG")$(devices "$IMG2")$(devices "$IMG3")" ] && break; sleep 0.05; done
-is "$(devices "$IMG")$(devices "$IMG2")$(devices "$IMG3")" "" "after $L s idle every lingering device is released"
-clean "linger"
 done_testing
