@@ -11,7 +11,9 @@
  * exits once it is LOOP_LINGER seconds old. Its exit drops only its own
  * mount: containers still using the image keep it, and autoclear frees
  * the device after the last one, as always. A holder runs as the caller,
- * with no capability, not dumpable; killing it only costs warmth.
+ * with no capability, not dumpable; killing it only costs warmth. It
+ * stays only if its launch got as far as the command's exec: a launch that
+ * fails leaves nothing behind.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -73,11 +76,14 @@ static void hold_mount(const struct image *img, const struct loopdev *ld)
 	priv_lower();
 }
 
-/* The holder: the mount, then sleep until the state file is old enough. */
-static _Noreturn void hold(const struct image *img, const struct loopdev *ld, int lock)
+/* The holder: the mount; then, if its launch execs the command, sleep
+ * until the state file is old enough. */
+static _Noreturn void hold(const struct image *img, const struct loopdev *ld, int lock,
+			   int go)
 {
 	struct stat st;
 	time_t left;
+	char c;
 	int null = open("/dev/null", O_RDWR);
 
 	/* Nothing of the caller's: no terminal, no pipe kept open, no fd. */
@@ -85,12 +91,15 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	    dup2(null, 2) < 0)
 		_exit(1);
 	for (int fd = 3; fd < 1024; fd++)
-		if (fd != lock && fd != ld->fd)
+		if (fd != lock && fd != ld->fd && fd != go)
 			close(fd);
 	hold_mount(img, ld);
 	close(ld->fd);		/* the mount holds the device now */
 	priv_drop_forever();
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* the id change reset it */
+	if (read(go, &c, 1) != 1)
+		_exit(0);	/* the launch failed: no holder */
+	close(go);
 	while (!fstat(lock, &st) && (left = st.st_mtime + (time_t)policy.linger - time(NULL)) > 0)
 		sleep((unsigned)left);
 	_exit(0);
@@ -99,13 +108,14 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 /*
  * A launch on /dev/loopN: mark it used now, and when no holder has it
  * (the lock is free), start one - twice forked, so neither this vial nor
- * the caller's shell ever waits for it.
+ * the caller's shell ever waits for it. Returns our end of the socket
+ * that tells it the launch got to the exec (close-on-exec), or -1.
  */
-void linger_hold(const struct image *img, const struct loopdev *ld)
+int linger_hold(const struct image *img, const struct loopdev *ld)
 {
 	char name[32];
 	pid_t pid;
-	int dir = state_dir(), lock;
+	int dir = state_dir(), lock, go[2];
 
 	snprintf(name, sizeof name, "loop%u", ld->n);
 	priv_raise();
@@ -116,14 +126,28 @@ void linger_hold(const struct image *img, const struct loopdev *ld)
 	close(dir);
 	if (flock(lock, LOCK_EX | LOCK_NB)) {
 		close(lock);	/* held: its holder sees the new mtime */
-		return;
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go)) {
+		debug("linger: socketpair: %s", strerror(errno));
+		close(lock);
+		return -1;
 	}
 	if ((pid = fork()) == 0) {
 		if (fork() == 0)
-			hold(img, ld, lock);
+			hold(img, ld, lock, go[1]);
 		_exit(0);
 	}
 	close(lock);	/* the holder's copy keeps the lock */
+	close(go[1]);
 	if (pid < 0 || waitpid(pid, NULL, 0) != pid)
 		debug("linger: no holder for %s: %s", ld->path, strerror(errno));
+	return go[0];
+}
+
+/* The command is about to be exec'd: the holder may stay. */
+void linger_launched(int go)
+{
+	if (go >= 0 && send(go, "1", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		debug("linger: the holder is gone: %s", strerror(errno));
 }

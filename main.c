@@ -362,6 +362,7 @@ static _Noreturn void exec_command(struct launch *l)
 	umask(l->umask);
 	environ = env_build(l);
 	l->argv = env_wrap(l->argv);
+	linger_launched(l->linger_go);
 	execvp(l->argv[0], l->argv);
 	if (errno == ENOENT) {
 		dprintf(2, "vial: %s: command not found in %s\n", cmd, l->img.path);
@@ -396,7 +397,7 @@ static void launch(struct launch *l)
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
 		loop_attach(&l->img, &l->loop);
 	if (policy.linger && policy.share_loops && l->img.fmt != FMT_DIR)
-		linger_hold(&l->img, &l->loop);
+		l->linger_go = linger_hold(&l->img, &l->loop);
 	ns_isolate(l);
 	if (l->pid)
 		init_fork(l);	/* the outer vial waits there, unprivileged */
@@ -409,7 +410,7 @@ static void launch(struct launch *l)
 
 int main(int argc, char **argv, char **envp)
 {
-	struct launch l = { .img = { .fd = -1 }, .loop = { .fd = -1 } };
+	struct launch l = { .img = { .fd = -1 }, .loop = { .fd = -1 }, .linger_go = -1 };
 
 	sanitise(argc, argv, envp, &l);
 	priv_init();

@@ -95,6 +95,7 @@ struct launch {
 	const char *home_src, *home_dst;	/* -H; NULL: the passwd home */
 	const char *pwd, *shell, *hostname;
 	int no_home, contain, cleanenv, pid, ipc, net;
+	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
 };
 
 /* main.c */
@@ -168,7 +169,8 @@ void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);
 
 /* linger.c: an image kept mounted after its container (LOOP_LINGER) */
-void linger_hold(const struct image *img, const struct loopdev *ld);
+int linger_hold(const struct image *img, const struct loopdev *ld);
+void linger_launched(int go);
 
 /* ns.c */
 void ns_enter(void);

@@ -57,7 +57,8 @@ int priv_is_root(void) { abort(); }
 void priv_drop_forever(void) { abort(); }
 void ns_enter(void) { abort(); }
 void ns_isolate(const struct launch *l) { (void)l; abort(); }
-void linger_hold(const struct image *img, const struct loopdev *ld) { (void)img, (void)ld; abort(); }
+int linger_hold(const struct image *img, const struct loopdev *ld) { (void)img, (void)ld; abort(); }
+void linger_launched(int go) { (void)go; }
 void ns_build(struct launch *l) { (void)l; abort(); }
 void image_open(struct image *img) { (void)img; abort(); }
 void image_probe(struct image *img) { (void)img; abort(); }

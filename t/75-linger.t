@@ -3,8 +3,9 @@
 # a namespace of its own, for L seconds after the last launch that used it.
 # The holder is the caller's, powerless and alone with the image; the next
 # launch shares the device; the holder goes when it expires or is killed,
-# and a container still running keeps its image; one holder per device
-# however many launch at once; a LINGER_DIR others could write is refused.
+# and a container still running keeps its image; a launch that fails
+# leaves none; one holder per device however many launch at once; a
+# LINGER_DIR others could write is refused.
 . "$(dirname "$0")/lib.sh"
 setup
 L=2
@@ -76,6 +77,12 @@ h=$(holders)
 check "a holder runs" test -n "$h"
 kill -KILL $h
 clean "holder killed: the device goes with it"
+
+# --- a launch that fails leaves no holder ------------------------------------
+lvial exec -B "$T/nonexistent:/x" "$IMG" true
+like "$RC|$ERR" "^255\|vial: bind $T/nonexistent: No such file or directory\$" \
+	"a launch that fails says why in one line"
+clean "a failed launch leaves no holder"
 
 # --- -p: the holder stays out of the container's namespaces ------------------
 lvial exec -p "$IMG" probe exit 0
