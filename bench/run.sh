@@ -321,17 +321,17 @@ cpu_split() {	# cpu_split LAUNCHER_NAME CMD...: ms of CPU per launch, by process
 			else if ($2 ~ /^(kworker|ksoftirqd|rcu|migration|kthreadd|loop[0-9])/) c += $1 }
 		END { printf "%.3f %.3f %.3f\n", a / n / 1e6, b / n / 1e6, c / n / 1e6 }'
 }
-ratio() {	# ratio A B: A/B to two places, or - when either is missing
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'
+ratio() {	# ratio A B [PLACES]: A/B to two places (or PLACES), - when either is missing
+	awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN {
+		if (a == "" || b == "" || b == 0) print "-"; else printf "%." p "f", a / b }'
 }
 verdict() {	# verdict VALUE LIMIT: PASS when VALUE <= LIMIT
 	awk -v v="$1" -v t="$2" 'BEGIN {
 		if (v == "-" || v == "") print "-"; else print (v <= t ? "PASS" : "MISS") }'
 }
 ANALYSE=
-[ "$(verdict "$(ratio "${MED[vial_cold]:-}" "${MED[floor_cold]:-}")" 1.10)" = MISS ] && ANALYSE=1
-[ "$(verdict "$(ratio "${MED[vial_warm]:-}" "${MED[floor_warm]:-}")" 1.30)" = MISS ] && ANALYSE=1
+[ "$(verdict "$(ratio "${MED[vial_cold]:-}" "${MED[floor_cold]:-}" 4)" 1.10)" = MISS ] && ANALYSE=1
+[ "$(verdict "$(ratio "${MED[vial_warm]:-}" "${MED[floor_warm]:-}" 4)" 1.30)" = MISS ] && ANALYSE=1
 if [ -n "$ANALYSE" ] && command -v strace >/dev/null; then
 	say "a timing target was missed: looking at where the time goes"
 	SC_FLOOR_COLD=$(syscalls "$FLOOR" "$IMG" true)
@@ -370,8 +370,8 @@ row() {		# row NAME LABEL TARGET-RATIO-OF(cold|warm|) TARGET
 	rc=$(ratio "${MED[$name]}" "${MED[floor_cold]:-}")
 	rw=$(ratio "${MED[$name]}" "${MED[floor_warm]:-}")
 	case $of in
-	cold) res="<= ${target}x cold floor  $(verdict "$rc" "$target")" ;;
-	warm) res="<= ${target}x warm floor  $(verdict "$rw" "$target")" ;;
+	cold) res="<= ${target}x cold floor  $(verdict "$(ratio "${MED[$name]}" "${MED[floor_cold]:-}" 4)" "$target")" ;;
+	warm) res="<= ${target}x warm floor  $(verdict "$(ratio "${MED[$name]}" "${MED[floor_warm]:-}" 4)" "$target")" ;;
 	esac
 	printf '%-34s %9s %7s %8s %8s %8s  %s\n' "$label" "${MED[$name]}" "${SD[$name]}" \
 		"${CPU[$name]}" "$rc" "$rw" "$res"
@@ -426,7 +426,7 @@ for key in 64 256 floor256 warm256; do
 	floor256) label="floor -w, 256, device bound" ;;
 	warm256) label="vial, 256, image in use"
 	     r=$(ratio "${BWALL[warm256]:-}" "${BWALL[floor256]:-}")
-	     res="${r}x floor -w, <= 1.20  $(verdict "$r" 1.20)" ;;
+	     res="${r}x floor -w, <= 1.20  $(verdict "$(ratio "${BWALL[warm256]:-}" "${BWALL[floor256]:-}" 4)" 1.20)" ;;
 	esac
 	printf "$T2" "$label" "${BWALL[$key]:-?}" "${BFAIL[$key]:-?}" \
 		"${BPEAK[$key]:-?}" "${BDIST[$key]:-?}" "$res"
