@@ -185,14 +185,6 @@ static enum fmt sif_locate(struct image *img)
 	return d->fstype == SIF_FS_SQUASHFS ? FMT_SQUASHFS : FMT_EXT;
 }
 
-/*
- * A directory is bound by the fd the caller opened, but the kernel binds
- * only from mounts of the caller's current mount namespace (EINVAL), and
- * vial mounts in a new one. So the directory's mount tree is cloned now,
- * from that fd (no path looked up again): a detached copy that
- * image_mount moves into the container. open_tree: Linux 5.2.
- */
-
 /* The format, read on the fd: what is mounted, and where it lies. */
 void image_probe(struct image *img)
 {
@@ -253,6 +245,8 @@ void image_check_policy(const struct image *img)
  * image_open ran after ns_enter, so the fd is in our mount namespace and
  * a plain bind works on every kernel.
  */
+/* A directory: bound by the fd the caller opened (in our namespace already,
+ * as ns_enter comes first), then made read-only. */
 static void mount_dir(const struct image *img, const char *dir)
 {
 	const unsigned long ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
