@@ -15,10 +15,12 @@
  * stays only if its launch got as far as the command's exec: a launch that
  * fails leaves nothing behind.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -76,6 +78,26 @@ static void hold_mount(const struct image *img, const struct loopdev *ld)
 	priv_lower();
 }
 
+/* Close every fd above 2 but these: the caller's too, however high
+ * (an MPI peer must not wait on a socket we keep). */
+static void close_all_but(int a, int b, int c)
+{
+	_Alignas(struct dirent) char ents[4096];
+	struct dirent *d;
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), len, fd;
+
+	if (dir < 0)
+		_exit(1);
+	while ((len = getdents(dir, (void *)ents, sizeof ents)) > 0)
+		for (int at = 0; at < len; at += d->d_reclen) {
+			d = (struct dirent *)(ents + at);
+			fd = atoi(d->d_name);
+			if (fd > 2 && fd != dir && fd != a && fd != b && fd != c)
+				close(fd);
+		}
+	close(dir);
+}
+
 /* The holder: the mount; then, if its launch execs the command, sleep
  * until the state file is old enough. */
 static _Noreturn void hold(const struct image *img, const struct loopdev *ld, int lock,
@@ -90,9 +112,7 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
 	    dup2(null, 2) < 0)
 		_exit(1);
-	for (int fd = 3; fd < 1024; fd++)
-		if (fd != lock && fd != ld->fd && fd != go)
-			close(fd);
+	close_all_but(lock, ld->fd, go);
 	hold_mount(img, ld);
 	close(ld->fd);		/* the mount holds the device now */
 	priv_drop_forever();

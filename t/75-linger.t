@@ -34,10 +34,15 @@ like "$(as $TU "$VL" config)" "^loop devices linger: $L s after their last use \
 like "$(as $TU "$VIAL" config)" "^loop devices linger: no\$" "the default build does not linger"
 
 # --- the holder --------------------------------------------------------------
-OUT=$(as $TU "$VL" exec "$IMG" echo hi 2>&1)
+# (with two fds of the caller's open, one above 1023)
+OUT=$( (ulimit -n 4096; as $TU "$VL" exec "$IMG" echo hi 7>"$T/fd7" 1500>"$T/fd1500") 2>&1)
 is "$OUT" "hi" "a launch works, and its output ends when it does"
 h=$(holders)
 is "$(echo "$h" | grep -c .)" 1 "a holder keeps the image, not the caller's output"
+is "$(ls /proc/$h/fd | grep -cx -e 7 -e 1500)|$(readlink /proc/$h/fd/* | grep -c "$T/fd")" "0|0" \
+	"nor any fd of the caller's"
+check "only 0-2 (/dev/null), its lock and, until its launch execs, its socket" \
+	test "$(ls /proc/$h/fd | grep -c .)" -le 5
 d=$(devices "$IMG")
 is "$(echo "$d" | grep -c .)" 1 "the device stays bound after the container exits"
 TUID=$(id -u $TU)
