@@ -236,17 +236,12 @@ void image_check_policy(const struct image *img)
 /* Flags of the directory's own mount that the bind must keep (a noexec
  * host file system must not become executable in the container). */
 
-/* A sandbox directory: its cloned tree moved into place, kept from
- * sending mount events back to the host, then made read-only, nosuid
- * and nodev (flags on a bind take effect only with a remount). */
 /*
  * A directory (sandbox): bound from the fd the caller opened, read-only,
  * nosuid, nodev, keeping the host mount's own flags (noexec stays).
  * image_open ran after ns_enter, so the fd is in our mount namespace and
  * a plain bind works on every kernel.
  */
-/* A directory: bound by the fd the caller opened (in our namespace already,
- * as ns_enter comes first), then made read-only. */
 static void mount_dir(const struct image *img, const char *dir)
 {
 	const unsigned long ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
