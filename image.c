@@ -233,9 +233,6 @@ void image_check_policy(const struct image *img)
 	    img->path, image_fmt_name(img->fmt));
 }
 
-/* Flags of the directory's own mount that the bind must keep (a noexec
- * host file system must not become executable in the container). */
-
 /*
  * A directory (sandbox): bound from the fd the caller opened, read-only,
  * nosuid, nodev, keeping the host mount's own flags (noexec stays).
