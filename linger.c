@@ -38,21 +38,21 @@
 static int state_dir(void)
 {
 	struct stat st;
-	int fd, rc;
+	int fd = open(policy.linger_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
 
-	priv_raise();
-	rc = mkdir(policy.linger_dir, 0755);
-	priv_lower();
-	if (rc && errno != EEXIST)
-		die_errno("mkdir %s (LINGER_DIR)", policy.linger_dir);
-	if (rc == 0) {		/* root's group too, not our egid */
+	if (fd < 0 && errno == ENOENT) {
 		priv_raise();
-		rc = chown(policy.linger_dir, 0, 0);
+		rc = mkdir(policy.linger_dir, 0755);
 		priv_lower();
-		if (rc)
-			die_errno("chown %s (LINGER_DIR)", policy.linger_dir);
+		if (rc == 0) {	/* root's group too, not our egid */
+			priv_raise();
+			rc = chown(policy.linger_dir, 0, 0);
+			priv_lower();
+		}
+		if (rc && errno != EEXIST)
+			die_errno("make %s (LINGER_DIR)", policy.linger_dir);
+		fd = open(policy.linger_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	fd = open(policy.linger_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st))
 		die_errno("open %s (LINGER_DIR)", policy.linger_dir);
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))

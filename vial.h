@@ -60,7 +60,7 @@ struct policy {			/* filled from config.h by config.c */
 	const struct bind *binds;	/* the site's default binds */
 	size_t nbinds;
 	int user_binds;			/* may users name their own? */
-	unsigned linger;		/* LOOP_LINGER seconds; 0: autoclear */
+	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
 };
 extern const struct policy policy;
