@@ -74,6 +74,23 @@ static _Noreturn void outer_wait(pid_t child)
 	exit_as(status);
 }
 
+/* fork with the relayed signals blocked; the child closes `fd` (its copy
+ * of the other side's end) and unblocks them. */
+static pid_t fork_blocked(int fd, const char *what)
+{
+	pid_t pid;
+
+	block(SIG_BLOCK);
+	pid = fork();
+	if (pid < 0)
+		die_errno("%s", what);
+	if (pid == 0) {
+		close(fd);
+		block(SIG_UNBLOCK);
+	}
+	return pid;
+}
+
 /* Called after unshare(CLONE_NEWPID): returns in the child, PID 1 to be. */
 void init_fork(struct launch *l)
 {
@@ -81,15 +98,9 @@ void init_fork(struct launch *l)
 
 	if (pipe2(alive, O_CLOEXEC))
 		die_errno("pipe");
-	block(SIG_BLOCK);
-	child = fork();
-	if (child < 0)
-		die_errno("fork into the PID namespace");
-	if (child == 0) {
-		close(alive[1]);
-		block(SIG_UNBLOCK);
+	child = fork_blocked(alive[1], "fork into the PID namespace");
+	if (child == 0)
 		return;
-	}
 	close(alive[0]);
 	if (l->img.fd >= 0)
 		close(l->img.fd);
@@ -115,15 +126,9 @@ void init_run(void)
 	p.fd = alive[0];
 	if (poll(&p, 1, 0) != 0)
 		_exit(255);	/* the outer vial died before we could notice */
-	block(SIG_BLOCK);
-	cmd = fork();
-	if (cmd < 0)
-		die_errno("fork the command");
-	if (cmd == 0) {
-		close(alive[0]);
-		block(SIG_UNBLOCK);
+	cmd = fork_blocked(alive[0], "fork the command");
+	if (cmd == 0)
 		return;
-	}
 	relay_set(&s);
 	for (;;) {
 		sig = sigwaitinfo(&s, NULL);
