@@ -19,7 +19,7 @@
 static const int relayed[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
 			       SIGUSR2, SIGCONT, SIGTSTP };
 static volatile pid_t target;
-static int alive[2];		/* the outer vial holds [1]: EOF when it is gone */
+static int alive[2] = { -1, -1 };	/* the outer vial holds [1]: EOF when it is gone */
 
 static void relay(int sig)
 {
@@ -101,19 +101,26 @@ void init_fork(struct launch *l)
 	child = fork_blocked(alive[1], "fork into the PID namespace");
 	if (child == 0)
 		return;
-	close(alive[0]);
-	if (l->img.fd >= 0)
-		close(l->img.fd);
-	loop_release(&l->loop);
+	(void)l;
+	/* The outer vial keeps only its end of the pipe: not the image, the
+	 * loop device, nor a LOOP_LINGER holder's socket. */
+	fd_close_all(1, alive[1], -1, -1);
 	priv_drop_forever();
 	outer_wait(child);
 }
 
+/* The end of the pipe PID 1 keeps, or -1 without --pid. */
+int init_pipe(void)
+{
+	return alive[0];
+}
+
 /*
  * PID 1, privileges already dropped: start the command, then reap and
- * relay until it exits. Returns only in the command's process.
+ * relay until it exits. Returns only in the command's process; `go` (a
+ * LOOP_LINGER holder's socket, or -1) is the command's alone.
  */
-void init_run(void)
+void init_run(int go)
 {
 	struct pollfd p = { .events = POLLIN };
 	sigset_t s;
@@ -129,6 +136,8 @@ void init_run(void)
 	cmd = fork_blocked(alive[0], "fork the command");
 	if (cmd == 0)
 		return;
+	if (go >= 0)
+		close(go);
 	relay_set(&s);
 	for (;;) {
 		sig = sigwaitinfo(&s, NULL);

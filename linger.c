@@ -34,28 +34,37 @@
 
 #include "vial.h"
 
-/* LINGER_DIR, made if missing: root's, and writable by nobody else. */
+/*
+ * LINGER_DIR, made if missing: root's, writable by nobody else, and below
+ * directories only root can write (a user who could swap a component for
+ * a symlink would steer root's mkdir and file creation).
+ */
 static int state_dir(void)
 {
-	struct stat st;
-	int fd = open(policy.linger_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
+	char parent[PATH_MAX], *name;
+	int fd = protect_dir_open(policy.linger_dir, 0), up, rc;
 
-	if (fd < 0 && errno == ENOENT) {
-		priv_raise();
-		rc = mkdir(policy.linger_dir, 0755);
-		priv_lower();
-		if (rc == 0) {	/* root's group too, not our egid */
-			priv_raise();
-			rc = chown(policy.linger_dir, 0, 0);
-			priv_lower();
-		}
-		if (rc && errno != EEXIST)
-			die_errno("make %s (LINGER_DIR)", policy.linger_dir);
-		fd = open(policy.linger_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0 || fstat(fd, &st))
-		die_errno("open %s (LINGER_DIR)", policy.linger_dir);
-	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+	if (fd >= 0)
+		return fd;
+	snprintf(parent, sizeof parent, "%s", policy.linger_dir);
+	name = strrchr(parent, '/');
+	if (!name || !name[1])
+		die("%s (LINGER_DIR) must be an absolute path", policy.linger_dir);
+	*name++ = 0;
+	up = protect_dir_open(*parent ? parent : "/", 0);
+	if (up < 0)
+		die("%s (LINGER_DIR) must lie below directories only root can write",
+		    policy.linger_dir);
+	priv_raise();
+	rc = mkdirat(up, name, 0755);
+	if (rc == 0)	/* root's group too, not our egid */
+		rc = fchownat(up, name, 0, 0, AT_SYMLINK_NOFOLLOW);
+	priv_lower();
+	if (rc && errno != EEXIST)
+		die_errno("make %s (LINGER_DIR)", policy.linger_dir);
+	close(up);
+	fd = protect_dir_open(policy.linger_dir, 0);
+	if (fd < 0)
 		die("%s (LINGER_DIR) must be root's own directory, not writable by others",
 		    policy.linger_dir);
 	return fd;
@@ -78,27 +87,7 @@ static void hold_mount(const struct image *img, const struct loopdev *ld)
 	priv_lower();
 }
 
-/* Close every fd above 2 but these: the caller's too, however high
- * (an MPI peer must not wait on a socket we keep). */
-static void close_all_but(int a, int b, int c)
-{
-	_Alignas(struct dirent) char ents[4096];
-	struct dirent *d;
-	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), len, fd;
-
-	if (dir < 0)
-		_exit(1);
-	while ((len = getdents(dir, (void *)ents, sizeof ents)) > 0)
-		for (int at = 0; at < len; at += d->d_reclen) {
-			d = (struct dirent *)(ents + at);
-			fd = atoi(d->d_name);
-			if (fd > 2 && fd != dir && fd != a && fd != b && fd != c)
-				close(fd);
-		}
-	close(dir);
-}
-
-/* The holder: the mount; then, if its launch execs the command, sleep
+/* The holder: the mount; then, if its launch executed the command, sleep
  * until the state file is old enough. */
 static _Noreturn void hold(const struct image *img, const struct loopdev *ld, int lock,
 			   int go)
@@ -112,12 +101,13 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
 	    dup2(null, 2) < 0)
 		_exit(1);
-	close_all_but(lock, ld->fd, go);
+	fd_close_all(0, lock, ld->fd, go);	/* an MPI peer must not wait on one */
 	hold_mount(img, ld);
 	close(ld->fd);		/* the mount holds the device now */
 	priv_drop_forever();
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* the id change reset it */
-	if (read(go, &c, 1) != 1)
+	/* "1": the command is about to be exec'd; then EOF when the exec
+	 * closed the socket, or "0" when it failed (command not found). */
+	if (read(go, &c, 1) != 1 || c != '1' || read(go, &c, 1) != 0)
 		_exit(0);	/* the launch failed: no holder */
 	close(go);
 	while (!fstat(lock, &st) && (left = st.st_mtime + (time_t)policy.linger - time(NULL)) > 0)
@@ -138,8 +128,14 @@ int linger_hold(const struct image *img, const struct loopdev *ld)
 	int dir = state_dir(), lock, go[2];
 
 	snprintf(name, sizeof name, "loop%u", ld->n);
+	/* root:root 0600: nobody else may open it, so nobody else can take
+	 * its lock and keep holders from starting. */
 	priv_raise();
-	lock = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	lock = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock >= 0 && (fchown(lock, 0, 0) || fchmod(lock, 0600))) {
+		close(lock);
+		lock = -1;
+	}
 	priv_lower();
 	if (lock < 0)
 		die_errno("%s/%s", policy.linger_dir, name);
@@ -165,9 +161,12 @@ int linger_hold(const struct image *img, const struct loopdev *ld)
 	return go[0];
 }
 
-/* The command is about to be exec'd: the holder may stay. */
-void linger_launched(int go)
+/*
+ * `ok` 1: the command is about to be exec'd (the socket is close-on-exec:
+ * the holder stays if EOF follows); 0: the exec failed, the holder goes.
+ */
+void linger_launched(int go, int ok)
 {
-	if (go >= 0 && send(go, "1", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+	if (go >= 0 && send(go, ok ? "1" : "0", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
 		debug("linger: the holder is gone: %s", strerror(errno));
 }

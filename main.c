@@ -4,11 +4,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -17,6 +20,8 @@
 
 extern char **environ;
 int verbose;
+
+#define STACK_NEED (48 * 1024)	/* past what exec put there */
 
 static void vmsg(const char *fmt, va_list ap, int err)
 {
@@ -193,6 +198,31 @@ static int opt(struct launch *l, const char *o, char *next)
 	die("%s: unknown option %s (see vial help)", l->verb, o);
 }
 
+/*
+ * vial's deepest call chain needs some 40 KiB of stack (measured: a
+ * launch with --pid fails at 32 KiB and works at 40); a caller's
+ * `ulimit -s` below that would kill it with SIGSEGV half-way through
+ * setup. Say so instead. What the kernel put on the stack at exec
+ * (arguments, environment) counts against the limit too.
+ */
+static void limits_check(char **argv, char **envp)
+{
+	char here;
+	uintptr_t top = (uintptr_t)&here, need;
+	struct rlimit r;
+
+	for (char **v = argv; *v; v++)
+		top = (uintptr_t)*v + strlen(*v) > top ? (uintptr_t)*v + strlen(*v) : top;
+	for (char **v = envp; *v; v++)
+		top = (uintptr_t)*v + strlen(*v) > top ? (uintptr_t)*v + strlen(*v) : top;
+	need = top - (uintptr_t)&here + STACK_NEED;
+	if (getrlimit(RLIMIT_STACK, &r))
+		die_errno("getrlimit");
+	if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < need)
+		die("the stack limit (ulimit -s %lu) is below the %lu KiB vial needs",
+		    (unsigned long)(r.rlim_cur / 1024), (unsigned long)(need + 1023) / 1024);
+}
+
 /* Make sure 0-2 are open, so nothing vial opens can land on them. */
 static void fds_sanitise(void)
 {
@@ -222,6 +252,11 @@ static void sanitise(int argc, char **argv, char **envp, struct launch *l)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
 		die_errno("prctl(PR_SET_DUMPABLE)");
 	l->umask = umask(022);
+	limits_check(argv, envp);
+	/* `ulimit -f` small: a write fails with EFBIG and vial says so,
+	 * instead of dying of SIGXFSZ; the command gets the caller's. */
+	if (sigaction(SIGXFSZ, &(struct sigaction){ .sa_handler = SIG_IGN }, &l->xfsz))
+		die_errno("sigaction");
 }
 
 /* The install mistakes an admin can act on, said plainly. */
@@ -262,6 +297,8 @@ static void print_config(void)
 		       policy.protected[i].group ? policy.protected[i].group
 						 : "(any user)");
 	}
+	printf("caller's code in protected images: %s\n",
+	       policy.protected_user_code ? "allowed (PROTECTED_USER_CODE 1)" : "kept out");
 	printf("image group (root-squashed NFS): %s\n",
 	       policy.image_group ? policy.image_group : "(off)");
 	printf("formats from images the user can write:");
@@ -360,10 +397,17 @@ static _Noreturn void exec_command(struct launch *l)
 			    "(/.singularity.d/runscript or /singularity)", l->img.path);
 	}
 	umask(l->umask);
+	if (sigaction(SIGXFSZ, &l->xfsz, NULL))
+		die_errno("sigaction");
 	environ = env_build(l);
+	if (l->img.protected && !policy.protected_user_code) {
+		env_drop_loader();
+		confine_protected();
+	}
 	l->argv = env_wrap(l->argv);
-	linger_launched(l->linger_go);
+	linger_launched(l->linger_go, 1);
 	execvp(l->argv[0], l->argv);
+	linger_launched(l->linger_go, 0);
 	if (errno == ENOENT) {
 		dprintf(2, "vial: %s: command not found in %s\n", cmd, l->img.path);
 		_exit(127);
@@ -402,9 +446,12 @@ static void launch(struct launch *l)
 	if (l->pid)
 		init_fork(l);	/* the outer vial waits there, unprivileged */
 	ns_build(l);
+	/* The tree is built: vial's own fds (the image, host directories)
+	 * go before the ids become the caller's. */
+	fd_close_all(1, l->linger_go, init_pipe(), -1);
 	priv_drop_forever();
 	if (l->pid)
-		init_run();	/* PID 1 reaps and relays there */
+		init_run(l->linger_go);	/* PID 1 reaps and relays there */
 	exec_command(l);
 }
 

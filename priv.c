@@ -172,7 +172,8 @@ int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
  * Ask the kernel, call by call: every uid and gid (real, effective, saved,
  * file system) the caller's, the effective, permitted and inheritable sets
  * empty (ambient is a subset of permitted and inheritable: empty with
- * them), no capability left in the bounding set, no_new_privs set; then
+ * them), no capability left in the bounding set, no_new_privs set, not
+ * dumpable; then
  * setuid(0) must fail. (Not /proc/self/status: its first read in the new
  * /proc costs more than all of these calls.)
  */
@@ -200,6 +201,8 @@ static void prove_dropped(void)
 		die("privilege drop did not take: capability %d is in the bounding set", cap);
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		die("privilege drop did not take: no_new_privs is not set");
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+		die("privilege drop did not take: the process is dumpable");
 	if (user.uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
 		die("privilege drop did not take: setuid(0) succeeded");
 }
@@ -224,7 +227,11 @@ static void drop_bounding_set(void)
 /*
  * The permanent drop: the caller's groups, gids and uids (real, effective,
  * saved), every capability set empty including bounding and ambient,
- * no_new_privs, and then proof that root cannot come back.
+ * no_new_privs, not dumpable, and then proof that root cannot come back.
+ * The id change set the dumpable flag to fs.suid_dumpable: at 1, the
+ * caller could ptrace this process, or pidfd_getfd its fds, until it
+ * execs (the --pid init and the outer vial never do). An exec sets the
+ * flag anew for the command, from its own file.
  */
 void priv_drop_forever(void)
 {
@@ -240,5 +247,7 @@ void priv_drop_forever(void)
 		die("capng_change_id failed (%d)", rc);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		die_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		die_errno("prctl(PR_SET_DUMPABLE)");
 	prove_dropped();
 }

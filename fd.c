@@ -1,0 +1,47 @@
+/*
+ * File descriptors a process of vial's keeps. Every fd vial opens is
+ * close-on-exec, but a process that never execs (the --pid init, the
+ * waiting outer vial, a LOOP_LINGER holder) would hold them for its whole
+ * life, and once its ids are the caller's, the caller could take them
+ * with pidfd_getfd: an image the caller may not read, or a host
+ * directory the container must not see. So they are closed, not left to
+ * O_CLOEXEC.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vial.h"
+
+/*
+ * Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
+ * (those marked close-on-exec; the caller's never are, since exec closed
+ * theirs) when `own`, else every one, however high. From /proc/self/fd,
+ * which a process may always read for itself, non-dumpable or not.
+ */
+void fd_close_all(int own, int keep1, int keep2, int keep3)
+{
+	_Alignas(struct dirent) char ents[4096];
+	struct dirent *d;
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), len, fd;
+
+	if (dir < 0)
+		die_errno("open /proc/self/fd");
+	while ((len = getdents(dir, (void *)ents, sizeof ents)) > 0) {
+		for (int at = 0; at < len; at += d->d_reclen) {
+			d = (struct dirent *)(ents + at);
+			fd = atoi(d->d_name);
+			if (fd <= 2 || fd == dir || fd == keep1 || fd == keep2 ||
+			    fd == keep3)
+				continue;
+			if (own && !(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+				continue;
+			if (close(fd))
+				die_errno("close fd %d", fd);
+		}
+	}
+	if (len < 0)
+		die_errno("read /proc/self/fd");
+	close(dir);
+}
