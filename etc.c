@@ -60,22 +60,32 @@ static int has_field(const char *buf, int field, const char *val)
 	return 0;
 }
 
-/* One file at a time: read, merged, written, before the next is read. */
-static char *slurp(int dir, const char *name, size_t *len)
+/*
+ * One file at a time: read, merged, written, before the next is read.
+ * Read with the caller's own rights, like every path a user names: a
+ * sandbox's etc/passwd of mode 0600 is not the caller's to see (an
+ * unreadable one is started from empty). `st` gets its owner and mode
+ * (root's look, metadata only), for the copy; none: root's, 0644.
+ */
+static char *slurp(int dir, const char *name, size_t *len, struct stat *st)
 {
 	static char buf[ETC_MAX + 2];
 	ssize_t n = 0;
-	int fd;
+	int fd, rc;
 
 	*len = 0;
 	buf[0] = 0;
+	*st = (struct stat){ .st_mode = S_IFREG | 0644 };
 	if (dir < 0)
 		return buf;	/* the image has no /etc */
 	priv_raise();
-	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	rc = fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW);
 	priv_lower();
+	if (rc || !S_ISREG(st->st_mode))	/* missing or a symlink: start empty */
+		*st = (struct stat){ .st_mode = S_IFREG | 0644 };
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return buf;	/* missing or a symlink: start empty */
+		return buf;
 	while (*len < ETC_MAX && (n = read(fd, buf + *len, ETC_MAX - *len)) > 0)
 		*len += (size_t)n;
 	close(fd);
@@ -101,14 +111,22 @@ static void write_all(int fd, const char *p, size_t n, const char *name)
 	}
 }
 
-/* Write /etc/NAME in the session's upper layer: the image's lines, then ours. */
+/*
+ * Write /etc/NAME in the session's upper layer: the image's lines, then
+ * ours, with the image's owner and mode (a protected image's 0600 passwd
+ * stays root's 0600).
+ */
 static void write_new(int dir, const char *name, const char *buf, size_t len,
-		      const char *add, size_t addlen)
+		      const char *add, size_t addlen, const struct stat *st)
 {
 	int fd;
 
 	priv_raise();
-	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && (fchown(fd, st->st_uid, st->st_gid) || fchmod(fd, st->st_mode & 07777))) {
+		close(fd);
+		fd = -1;
+	}
 	priv_lower();
 	if (fd < 0)
 		die_errno("cannot write /etc/%s in the container", name);
@@ -121,7 +139,8 @@ static void write_new(int dir, const char *name, const char *buf, size_t len,
 static void add_groups(int image, int out)
 {
 	size_t len, alen = 0;
-	char *buf = slurp(image, "group", &len);
+	struct stat st;
+	char *buf = slurp(image, "group", &len, &st);
 	char *add = calloc(ngr + 1, sizeof gr->line);
 	char gid[16];
 
@@ -132,7 +151,7 @@ static void add_groups(int image, int out)
 		if (!has_field(buf, 2, gid))
 			alen += (size_t)sprintf(add + alen, "%s", gr[i].line);
 	}
-	write_new(out, "group", buf, len, add, alen);
+	write_new(out, "group", buf, len, add, alen, &st);
 	free(add);
 }
 
@@ -145,7 +164,7 @@ static void add_groups(int image, int out)
 void etc_add_user(int image, int upper)
 {
 	const struct user *u = priv_user();
-	struct stat st = { .st_mode = 0755 };
+	struct stat st = { .st_mode = 0755 }, pst;
 	size_t len;
 	char *buf;
 	int dir, out, e;
@@ -156,17 +175,20 @@ void etc_add_user(int image, int upper)
 	priv_lower();
 	if ((dir < 0 && e != ENOENT) || (dir >= 0 && fstat(dir, &st)))
 		die("/etc in the container is not a directory");
+	/* The upper etc/ decides the merged directory's owner and mode:
+	 * exactly the image's, or root's 0755 where the image has none. */
 	priv_raise();
-	if (mkdirat(upper, "etc", st.st_mode & 07777) ||
-	    (dir >= 0 && fchownat(upper, "etc", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)))
+	if (mkdirat(upper, "etc", 0700) ||
+	    fchownat(upper, "etc", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) ||
+	    fchmodat(upper, "etc", st.st_mode & 07777, 0))
 		die_errno("mkdir /etc in the container");
 	out = openat(upper, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	priv_lower();
 	if (out < 0)
 		die_errno("open /etc in the container");
-	buf = slurp(dir, "passwd", &len);
+	buf = slurp(dir, "passwd", &len, &pst);
 	if (!has_field(buf, 0, u->name))
-		write_new(out, "passwd", buf, len, pw_line, strlen(pw_line));
+		write_new(out, "passwd", buf, len, pw_line, strlen(pw_line), &pst);
 	add_groups(dir, out);
 	if (dir >= 0)
 		close(dir);

@@ -215,17 +215,19 @@ void image_probe(struct image *img)
 
 /*
  * Kernel file-system drivers parse the image's bytes: the site decides
- * which ones may see bytes a user could have written.
+ * which ones may see bytes a user could have written. An image counts as
+ * root's only where the user cannot have chosen its owner (not on FUSE,
+ * not through another namespace's mounts: mnt_owner_chosen).
  */
 void image_check_policy(const struct image *img)
 {
-	int trusted = img->st.st_uid == 0 && !(img->st.st_mode & (S_IWGRP | S_IWOTH));
+	int rootish = img->st.st_uid == 0 && !(img->st.st_mode & (S_IWGRP | S_IWOTH));
 
-	if (trusted && (policy.root_formats & img->fmt))
-		return;
 	if (policy.user_formats & img->fmt)
 		return;
-	if (!trusted && (policy.root_formats & img->fmt))
+	if (rootish && (policy.root_formats & img->fmt) && !mnt_owner_chosen(img->fd))
+		return;
+	if (policy.root_formats & img->fmt)
 		die("%s: %s images must be owned by root and not writable by "
 		    "group or other (site policy USER_FORMATS)",
 		    img->path, image_fmt_name(img->fmt));
@@ -237,13 +239,14 @@ void image_check_policy(const struct image *img)
  * A directory (sandbox): bound from the fd the caller opened, read-only,
  * nosuid, nodev, keeping the host mount's own flags (noexec stays).
  * image_open ran after ns_enter, so the fd is in our mount namespace and
- * a plain bind works on every kernel.
+ * a plain bind works on every kernel. A directory with mounts below it is
+ * refused: the overlay over it would see through them, to what they
+ * cover on the host (the kernel refuses users exactly that).
  */
 static void mount_dir(const struct image *img, const char *dir)
 {
-	const unsigned long ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
 	char src[32];
-	int rc;
+	int rc, fd, id;
 
 	priv_raise();
 	rc = mount(fdpath(src, img->fd), dir, NULL, MS_BIND | MS_REC, NULL);
@@ -251,10 +254,17 @@ static void mount_dir(const struct image *img, const char *dir)
 	if (rc)
 		die_errno("%s: cannot bind the directory", img->path);
 	priv_raise();
-	rc = mount(NULL, dir, NULL, ro | ns_host_flags(img->fd), NULL);
+	fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	priv_lower();
-	if (rc)
-		die_errno("%s: cannot make the directory read-only", img->path);
+	if (fd < 0)
+		die_errno("%s: cannot open the bound directory", img->path);
+	if ((id = mnt_id(fd)) < 0)
+		die("%s: cannot find the bound directory's mount", img->path);
+	if (mnt_has_children(id))
+		die("%s: a directory image with mounts below it is not supported "
+		    "(the container would show what they hide on the host)", img->path);
+	mnt_set_tree(fd, MS_RDONLY | MS_NOSUID | MS_NODEV, img->path);
+	close(fd);
 }
 
 void image_mount(const struct image *img, const struct loopdev *ld, const char *dir)

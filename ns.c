@@ -9,6 +9,7 @@
  * it. Host paths the user named are opened with the user's rights.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -26,6 +27,13 @@
 
 #include "vial.h"
 
+#ifndef ST_NOSYMFOLLOW
+#define ST_NOSYMFOLLOW 0x2000	/* Linux 5.10 */
+#endif
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+
 struct host {			/* host paths to bind, opened O_PATH */
 	int dev, proc, tmp, vartmp, home, cwd;
 	const char *home_dst;
@@ -33,6 +41,12 @@ struct host {			/* host paths to bind, opened O_PATH */
 };
 
 static dev_t root_dev;		/* the overlay: where mount points may be made */
+static dev_t stage_dev;		/* the staging tmpfs */
+/* Flags of every place the caller can write: nosuid, nodev, and noexec
+ * in a protected run, where nothing of the caller's may be mapped
+ * executable into the image's programs (PROTECTED_USER_CODE). */
+static unsigned long wflags = MS_NOSUID | MS_NODEV;
+static int image_root = -1;	/* the image alone, below the overlay */
 
 static int as_root_mount(const char *src, const char *dst, const char *type,
 			 unsigned long flags, const void *data)
@@ -186,14 +200,21 @@ static void etc_write(const char *s)
 /* The staging tmpfs, the image under it, and the overlay: our new root. */
 static int stage(struct launch *l)
 {
-	char d[PATH_MAX], o[3 * PATH_MAX + 64];
+	static char o[3 * PATH_MAX + 64];
+	char d[PATH_MAX], p[32];
 	const char *s = policy.stage_dir;
 	static const char *sub[] = { "lower", "upper", "work", "root" };
 	struct stat st;
-	int root;
+	int root, dir = protect_dir_open(s, 1);
 
-	if (as_root_mount("vial", s, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m"))
+	/* Every directory above it root's and writable by root alone: no
+	 * one can swap a component for a symlink while root mounts there. */
+	if (dir < 0)
+		die("%s (STAGE_DIR) must be root's, below directories only root can write", s);
+	if (as_root_mount("vial", fdpath(p, dir), "tmpfs", MS_NOSUID | MS_NODEV,
+			  "mode=0700,size=16m"))
 		die_errno("mount staging tmpfs on %s", s);
+	close(dir);
 	for (size_t i = 0; i < LEN(sub); i++) {
 		snprintf(d, sizeof d, "%s/%s", s, sub[i]);
 		priv_raise();
@@ -205,6 +226,9 @@ static int stage(struct launch *l)
 	image_mount(&l->img, &l->loop, d);
 	loop_release(&l->loop);
 	etc_write(s);
+	snprintf(d, sizeof d, "%s/lower", s);
+	if ((image_root = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY)) < 0)
+		die_errno("open %s", d);
 	snprintf(o, sizeof o, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", s, s, s);
 	snprintf(d, sizeof d, "%s/root", s);
 	if (as_root_mount("vial", d, "overlay", MS_NOSUID | MS_NODEV, o))
@@ -213,6 +237,9 @@ static int stage(struct launch *l)
 	if (root < 0 || fstat(root, &st))
 		die_errno("open %s", d);
 	root_dev = st.st_dev;
+	if (stat(s, &st))
+		die_errno("stat %s", s);
+	stage_dev = st.st_dev;
 	return root;
 }
 
@@ -272,12 +299,13 @@ static int rewalk(int root, const char *done)
  */
 static int resolve(int root, const char *path, char *name)
 {
-	char todo[PATH_MAX], done[PATH_MAX] = "", link[PATH_MAX], tmp[2 * PATH_MAX];
+	static char todo[PATH_MAX], done[PATH_MAX], link[PATH_MAX], tmp[2 * PATH_MAX];
 	char *c, *rest;
 	struct stat st;
 	int dir = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), fd, hops = 0;
 	ssize_t n;
 
+	done[0] = 0;
 	snprintf(todo, sizeof todo, "%s", path);
 	for (c = todo; dir >= 0; c = rest) {
 		c += strspn(c, "/");
@@ -373,16 +401,21 @@ unsigned long ns_host_flags(int fd)
 	f |= (sv.f_flag & ST_NOATIME) ? MS_NOATIME : 0;
 	f |= (sv.f_flag & ST_NODIRATIME) ? MS_NODIRATIME : 0;
 	f |= (sv.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
+	f |= (sv.f_flag & ST_NOSYMFOLLOW) ? MS_NOSYMFOLLOW : 0;
 	return f;
 }
 
-/* The staging directory and each directory above it, as (dev, ino). */
-static struct { dev_t dev; ino_t ino; } above_stage[32];
+/*
+ * The staging directory and each directory above it, as (dev, ino), with
+ * the staging directory's path below it; and the staging tmpfs's dev.
+ */
+static struct { dev_t dev; ino_t ino; const char *rel; } above_stage[32];
 static size_t n_above;
 
 static void note_above_stage(void)
 {
 	char p[PATH_MAX];
+	size_t len = strlen(policy.stage_dir);
 	struct stat st;
 	char *end;
 
@@ -391,38 +424,70 @@ static void note_above_stage(void)
 		if (stat(*p ? p : "/", &st))
 			die_errno("stat %s", *p ? p : "/");
 		above_stage[n_above].dev = st.st_dev;
-		above_stage[n_above++].ino = st.st_ino;
+		above_stage[n_above].ino = st.st_ino;
+		above_stage[n_above++].rel = policy.stage_dir +
+			((size_t)(end - p) < len ? (size_t)(end - p) + 1 : len);
 		if (!*p || !(end = strrchr(p, '/')))
 			break;
 	}
 }
 
-/* Is `st` the staging directory or a directory above it? */
-static int covers_stage(const struct stat *st)
+/* Where the staging directory lies below `st`, if `st` is it or above it. */
+static const char *stage_below(const struct stat *st)
 {
 	for (size_t i = 0; i < n_above; i++)
 		if (above_stage[i].dev == st->st_dev && above_stage[i].ino == st->st_ino)
-			return 1;
-	return 0;
+			return above_stage[i].rel;
+	return NULL;
 }
 
 /*
- * Bind host fd `src` on `dst` inside `root`, then apply `flags`. A mount
- * point that cannot be made (a symlink in the image, say /var/tmp -> /tmp)
- * is fatal unless `optional`.
+ * A recursive bind of the staging directory, or of one above it, copied
+ * the stage as well: detach that copy, which shows what the host has
+ * there (the stage exists only in this namespace).
+ */
+static void unstage(int dir, const char *name, const char *rel, const char *dst)
+{
+	struct stat st;
+	char p[32];
+	int fd, rc;
+
+	/* As root: the stage is 0700, and `rel` names directories that
+	 * only root can write (stage() checked them). */
+	priv_raise();
+	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && *rel) {
+		int top = fd;
+		fd = mnt_walk(top, rel);
+		close(top);
+	}
+	priv_lower();
+	if (fd < 0 || fstat(fd, &st) || st.st_dev != stage_dev)
+		die("bind %s: cannot find vial's staging area in it to hide it", dst);
+	priv_raise();
+	rc = umount2(fdpath(p, fd), MNT_DETACH);
+	priv_lower();
+	if (rc)
+		die_errno("bind %s: hide vial's staging area", dst);
+	close(fd);
+}
+
+/*
+ * Bind host fd `src` on `dst` inside `root`, then add `flags` to it and
+ * every mount below it. Recursive, as the kernel requires of a user: a
+ * file a host mount covers must stay covered. A mount point that cannot
+ * be made (a symlink in the image, say /var/tmp -> /tmp) is fatal unless
+ * `optional`.
  */
 static int bind_fd(int root, int src, const char *dst, unsigned long flags, int optional)
 {
 	char name[NAME_MAX + 1], a[32], b[32];
+	const char *rel;
 	struct stat s, t;
 	int dir, fd;
-	unsigned long rec, have;
 
 	if (src < 0 || fstat(src, &s))
 		return -1;
-	/* Recursive, so the host's submounts come along; but not for the
-	 * staging directory or a parent of it, or the stage would show. */
-	rec = covers_stage(&s) ? 0 : MS_REC;
 	dir = resolve(root, dst, name);
 	fd = dir < 0 ? -1 : target_open(dir, name, S_ISDIR(s.st_mode));
 	if (fd < 0 && optional) {
@@ -433,18 +498,17 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	}
 	if (fd < 0)
 		die_errno("cannot make mount point %s in the container", dst);
-	if (as_root_mount(fdpath(a, src), fdpath(b, fd), NULL, MS_BIND | rec, NULL))
+	if (as_root_mount(fdpath(a, src), fdpath(b, fd), NULL, MS_BIND | MS_REC, NULL))
 		die_errno("bind %s", dst);
 	close(fd);
-	/* The remount must name the new mount itself: look it up afresh. */
+	if ((rel = stage_below(&s)))
+		unstage(dir, name, rel, dst);
+	/* The flags must reach the new mount itself: look it up afresh. */
 	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &t) || t.st_dev != s.st_dev || t.st_ino != s.st_ino)
 		die("bind %s: the mount point changed under us", dst);
-	/* The bind has the host mount's flags: remount only to add some. */
-	have = ns_host_flags(src);
-	if ((flags & ~have) &&
-	    as_root_mount(NULL, fdpath(b, fd), NULL, flags | have | MS_REMOUNT | MS_BIND, NULL))
-		die_errno("remount %s", dst);
+	if (flags)
+		mnt_set_tree(fd, flags, dst);
 	close(fd);
 	close(dir);
 	return 0;
@@ -495,7 +559,7 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 		close(fd);
 		return;
 	}
-	bind_fd(root, h->cwd, c, MS_NOSUID | MS_NODEV, 1);
+	bind_fd(root, h->cwd, c, wflags, 1);
 }
 
 /* As the caller: --pwd, else the working directory, else home, else /, said aloud. */
@@ -548,8 +612,52 @@ static void contain_dev(int root)
 	}
 	mount_new(root, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
 		  "newinstance,ptmxmode=0666,mode=0620");
-	mount_new(root, "tmpfs", "/dev/shm", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_new(root, "tmpfs", "/dev/shm", wflags, "mode=1777");
 	close(dev);
+}
+
+/* Does the directory `dir`/`name` hold anything? Looked at as the caller. */
+static int has_entries(int dir, const char *name)
+{
+	_Alignas(struct dirent) char ents[1024];
+	struct dirent *d;
+	int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), len;
+	int found = fd < 0;	/* unreadable: it may */
+
+	while (!found && (len = getdents(fd, (void *)ents, sizeof ents)) > 0)
+		for (int at = 0; at < len && !found; at += d->d_reclen) {
+			d = (struct dirent *)(ents + at);
+			found = strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
+		}
+	if (fd >= 0)
+		close(fd);
+	return found;
+}
+
+/*
+ * In a protected run a bind of the caller's may not cover anything the
+ * image has at `dst` (its libc, a file naming a library to load): only a
+ * path the image lacks, or an empty directory (a mount point its authors
+ * left), looked up in the image alone as the caller.
+ */
+static void refuse_over_image(const char *dst, const char *what)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+	int dir = resolve(image_root, dst, name), fd = -1, ok;
+
+	ok = dir < 0 && errno == ENOENT;
+	if (dir >= 0) {
+		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		ok = fd < 0 ? errno == ENOENT
+			    : !fstat(fd, &st) && S_ISDIR(st.st_mode) && !has_entries(dir, name);
+		close(dir);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		die("%s: %s is in the protected image: binds over what it has are refused "
+		    "(site policy PROTECTED_USER_CODE)", what, dst);
 }
 
 /* Home: bound, or under --contain an empty private one. */
@@ -558,17 +666,19 @@ static void mount_home(int root, struct launch *l, struct host *h)
 	char data[64];
 
 	if (h->home >= 0) {
-		bind_fd(root, h->home, h->home_dst, MS_NOSUID | MS_NODEV, 0);
+		if (l->home_src && (wflags & MS_NOEXEC))
+			refuse_over_image(h->home_dst, "home");
+		bind_fd(root, h->home, h->home_dst, wflags, 0);
 	} else if (l->contain && !l->no_home) {
 		snprintf(data, sizeof data, "mode=0700,uid=%u,gid=%u",
 			 (unsigned)priv_user()->uid, (unsigned)priv_user()->gid);
-		mount_new(root, "tmpfs", h->home_dst, MS_NOSUID | MS_NODEV, data);
+		mount_new(root, "tmpfs", h->home_dst, wflags, data);
 	}
 }
 
 static void mount_tmp(int root, struct launch *l, struct host *h)
 {
-	const unsigned long f = MS_NOSUID | MS_NODEV;
+	const unsigned long f = wflags;
 
 	if (l->contain) {
 		mount_new(root, "tmpfs", "/tmp", f, "mode=1777");
@@ -585,6 +695,8 @@ void ns_build(struct launch *l)
 	struct host h;
 	int root;
 
+	if (l->img.protected && !policy.protected_user_code)
+		wflags |= MS_NOEXEC;
 	note_above_stage();
 	host_open(l, &h);
 	etc_prepare(h.home_dst);
@@ -598,14 +710,18 @@ void ns_build(struct launch *l)
 	mount_new(root, "sysfs", "/sys", f | MS_RDONLY | MS_NOEXEC, NULL);
 	if (l->contain)
 		contain_dev(root);
-	else
-		bind_fd(root, h.dev, "/dev", MS_NOSUID, 0);
+	else	/* devices need dev; /dev/shm and /dev/mqueue are writable */
+		bind_fd(root, h.dev, "/dev", wflags & ~MS_NODEV, 0);
 	mount_tmp(root, l, &h);
 	mount_home(root, l, &h);
 	for (size_t i = 0; i < policy.nbinds; i++)
-		bind_fd(root, h.site[i], policy.binds[i].dst, f | (policy.binds[i].ro ? MS_RDONLY : 0), 1);
-	for (size_t i = 0; i < l->nbinds; i++)
-		bind_fd(root, h.user[i], l->binds[i].dst, f | (l->binds[i].ro ? MS_RDONLY : 0), 0);
+		bind_fd(root, h.site[i], policy.binds[i].dst,
+			wflags | (policy.binds[i].ro ? MS_RDONLY : 0), 1);
+	for (size_t i = 0; i < l->nbinds; i++) {
+		if (wflags & MS_NOEXEC)
+			refuse_over_image(l->binds[i].dst, l->binds[i].src);
+		bind_fd(root, h.user[i], l->binds[i].dst, wflags | (l->binds[i].ro ? MS_RDONLY : 0), 0);
+	}
 	bind_cwd(root, l, &h);
 	/* The overlay is a mount of its own: a sandbox on a noexec host
 	 * mount must stay noexec through it. */

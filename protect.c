@@ -21,12 +21,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vial.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
 
 /* Root-owned and not writable by group or other: only root can change it. */
 static int safe(const struct stat *st)
@@ -35,46 +38,20 @@ static int safe(const struct stat *st)
 }
 
 /*
- * The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
- * supports): unlike st_dev it also tells a bind mount of the same file
- * system apart. Read as root: a non-dumpable process's fdinfo directory
- * is root's on older kernels.
- */
-static int mnt_id(int fd)
-{
-	char path[64], buf[512], *s;
-	ssize_t n;
-	int f, id;
-
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	priv_raise();
-	f = open(path, O_RDONLY | O_CLOEXEC);
-	priv_lower();
-	if (f < 0)
-		return -1;
-	n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	s = strstr(buf, "\nmnt_id:");
-	if (!s || sscanf(s + 8, "%d", &id) != 1)
-		return -1;
-	return id;
-}
-
-/*
  * One step down, never through a symlink, as root: the caller may lack
  * search permission on a root-only directory. O_PATH opens nothing.
  */
 static int step(int dir, const char *name, int flags, struct stat *st)
 {
+	struct statfs sf;
 	int fd;
 
 	priv_raise();
 	fd = openat(dir, name, flags | O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	priv_lower();
-	if (fd >= 0 && fstat(fd, st)) {
+	/* On FUSE the owner is whatever the file system's daemon says: with
+	 * user_allow_other, a user's bindfs says root. */
+	if (fd >= 0 && (fstat(fd, st) || fstatfs(fd, &sf) || sf.f_type == FUSE_SUPER_MAGIC)) {
 		close(fd);
 		fd = -1;
 	}
@@ -192,6 +169,22 @@ static int group_allows(const char *group)
 	return g && priv_in_group(g->gr_gid);
 }
 
+/*
+ * The image's own group: root:lic 0640 says members of lic may read it,
+ * so only they may run it (a member whose own open failed on a root-only
+ * directory above it comes here too). Group root names no one in
+ * particular, and the IMAGE_GROUP is for the NFS mode, whose members are
+ * no users.
+ */
+static int file_group_allows(const struct stat *st)
+{
+	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
+
+	if (!(st->st_mode & S_IRGRP) || st->st_gid == 0 || (g && st->st_gid == g->gr_gid))
+		return 1;
+	return priv_in_group(st->st_gid);
+}
+
 /* The protected directory itself: it and every directory above it safe. */
 static int open_pdir(const char *pdir)
 {
@@ -207,6 +200,37 @@ static int open_pdir(const char *pdir)
 	}
 	/* Mounts above the protected directory are fine (NFS, /opt). */
 	return descend(root, buf, -1);
+}
+
+/*
+ * A directory vial mounts on or writes in as root (STAGE_DIR, LINGER_DIR),
+ * walked from / as a protected one is: every directory above it root's and
+ * writable by root alone, so no one can swap a component for a symlink
+ * while root works there; the directory itself root's, and when
+ * `writable` it may be writable by others (/tmp: the stage covers it).
+ * Returns an O_PATH fd, or -1.
+ */
+int protect_dir_open(const char *path, int writable)
+{
+	char buf[PATH_MAX], *last;
+	struct stat st;
+	int dir, fd;
+
+	if (path[0] != '/' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf ||
+	    canon(buf))
+		return -1;
+	last = strrchr(buf, '/');
+	*last++ = 0;
+	dir = open_pdir(buf);
+	if (dir < 0 || !*last)
+		return dir;
+	fd = step(dir, last, O_DIRECTORY, &st);
+	close(dir);
+	if (fd >= 0 && (st.st_uid != 0 || (!writable && !safe(&st)))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /*
@@ -265,7 +289,8 @@ static int open_below(const char *pdir, const char *rel)
 		name = buf;
 	}
 	fd = step(dir, name, 0, &st);
-	if (fd >= 0 && (!S_ISREG(st.st_mode) || !safe(&st) || mnt_id(fd) != mnt)) {
+	if (fd >= 0 && (!S_ISREG(st.st_mode) || !safe(&st) || mnt_id(fd) != mnt ||
+			!file_group_allows(&st))) {
 		close(fd);
 		fd = -1;
 	}
@@ -304,9 +329,11 @@ enum { RAW = 0, ESC = 1, ESC_SPACE = 2 };
 
 /*
  * Append `s`, at most `max` bytes of it as written. ESC writes control
- * bytes, quote and backslash as \ooo (ESC_SPACE the space too, to keep
- * arguments apart), so no field can end the line or forge another; '%'
- * is only ever data here. A cut is marked "...". Returns 0 if cut.
+ * bytes, bytes from 0x7f up, quote and backslash as \ooo (ESC_SPACE the
+ * space too, to keep arguments apart), so no field can end the line or
+ * forge another, and the line stays ASCII (journald keeps a message with
+ * other bytes as a blob that journalctl does not show); '%' is only ever
+ * data here. A cut is marked "...". Returns 0 if cut.
  */
 static int put(struct line *l, const char *s, size_t max, int how)
 {
@@ -321,7 +348,7 @@ static int put(struct line *l, const char *s, size_t max, int how)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (how && (c < 0x20 || c == 0x7f || c == '"' || c == '\\' ||
+		if (how && (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ||
 			    (c == ' ' && how == ESC_SPACE))) {
 			n = snprintf(e, sizeof e, "\\%03o", c);
 		} else {
