@@ -20,7 +20,7 @@ DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
 	   -DBUILD_CC='"$(shell $(CC) -dumpversion 2>/dev/null | sed 's/^/gcc /')"' \
 	   -DCAPNG_VERSION='"$(CAPNG_VER)"'
 CAPNG_VER = 0.8.3
-SRC      = main.c priv.c image.c sif.c protect.c loop.c linger.c ns.c etc.c init.c env.c config.c
+SRC      = main.c priv.c image.c sif.c protect.c loop.c linger.c ns.c etc.c init.c env.c config.c fd.c mnt.c confine.c
 # Objects per site config, so `make CONFIG=site.h OUT=/path/vial` never
 # mixes two policies.
 OUT     ?= vial
@@ -100,7 +100,7 @@ t/fuse-squash: t/fuse-squash.c
 lint: $(CAPNG) | $(KINC)
 	$(MAKE) pkgs EXTRA_PKGS=cppcheck
 	cppcheck --error-exitcode=1 --enable=warning,portability,performance \
-		--std=c11 -D_GNU_SOURCE -D__linux__ -DCONFIG_H='"config.h"' \
+		--std=c11 -D_GNU_SOURCE -D__linux__ -D__$(shell uname -m)__ -DCONFIG_H='"config.h"' \
 		-DBUILD_DATE='""' -DBUILD_CC='""' -DCAPNG_VERSION='""' -I. \
 		--suppress=missingIncludeSystem --quiet $(SRC)
 	for f in $(SRC); do \

@@ -18,4 +18,5 @@ const struct policy policy = {
 	.user_binds = ALLOW_USER_BINDS,
 	.linger = LOOP_LINGER,
 	.linger_dir = LINGER_DIR,
+	.protected_user_code = PROTECTED_USER_CODE,
 };

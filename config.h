@@ -20,6 +20,21 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 };
 
 /*
+ * May the caller's own code run inside the processes of a protected
+ * image? With 0, a protected run keeps everything of the caller's out of
+ * the image's programs, so that execute-only (0711) binaries in it cannot
+ * be read: no dynamic-loader variable (LD_PRELOAD, LD_LIBRARY_PATH,
+ * LD_AUDIT, GCONV_PATH, ...) from any source; no -B or -H over a path the
+ * image has (an empty directory aside); every place the caller can write
+ * (/tmp, /var/tmp, home, the working directory, binds, /dev and /dev/shm)
+ * mounted noexec; memfd_create refused (a seccomp filter). Default: 0.
+ * Risk of 1: a user can load their own library into a licensed program
+ * (needed for MEX files or plugins of the user's) and so copy every
+ * execute-only binary of the image. README says what 0 cannot stop.
+ */
+#define PROTECTED_USER_CODE 0
+
+/*
  * Image group for root-squashed NFS: when set, an image in a protected
  * directory owned by root:IMAGE_GROUP, mode 0640 (any group-readable mode
  * not writable by group or other), is opened with the caller's uid and

@@ -158,3 +158,44 @@ char **env_wrap(char **argv)
 	memcpy(v + 4, argv, (n + 1) * sizeof *v);
 	return v;
 }
+
+/*
+ * A protected image's execute-only programs (0711) are safe only while
+ * nothing of the caller's runs inside them: no variable that makes the
+ * dynamic loader (glibc's or musl's) load a library or module, from any
+ * source (the caller's environment, SINGULARITYENV_, --env). glibc's own
+ * list for setuid programs, but TMPDIR, which loads no code. Variables
+ * the image's env scripts set are the image's own, and stay.
+ */
+static int loader_var(const char *e)
+{
+	static const char *names[] = { "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES",
+		"LOCALDOMAIN", "LOCPATH", "MALLOC_TRACE", "NIS_PATH", "NLSPATH",
+		"RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", "MUSL_LOCPATH" };
+	size_t n = strcspn(e, "=");
+
+	if (!strncmp(e, "LD_", 3))
+		return 1;
+	for (size_t i = 0; i < LEN(names); i++)
+		if (n == strlen(names[i]) && !strncmp(e, names[i], n))
+			return 1;
+	return 0;
+}
+
+static size_t drop(char **v, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!loader_var(v[i]))
+			v[w++] = v[i];
+	for (size_t i = w; i < n; i++)
+		v[i] = NULL;
+	return w;
+}
+
+void env_drop_loader(void)
+{
+	nenv = drop(env, nenv);
+	nforced = drop((char **)forced, nforced);
+}

@@ -4,6 +4,7 @@
 
 #include <endian.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +63,7 @@ struct policy {			/* filled from config.h by config.c */
 	int user_binds;			/* may users name their own? */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
+	int protected_user_code;	/* PROTECTED_USER_CODE */
 };
 extern const struct policy policy;
 
@@ -96,6 +98,7 @@ struct launch {
 	const char *pwd, *shell, *hostname;
 	int no_home, contain, cleanenv, pid, ipc, net;
 	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
+	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
 
 /* main.c */
@@ -162,6 +165,7 @@ void sif_describe(const struct sif_desc *d, char *buf, size_t n);
 
 /* protect.c */
 int protect_open(const char *path, int *fd);
+int protect_dir_open(const char *path, int writable);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
 /* loop.c */
@@ -170,7 +174,7 @@ void loop_release(struct loopdev *ld);
 
 /* linger.c: an image kept mounted after its container (LOOP_LINGER) */
 int linger_hold(const struct image *img, const struct loopdev *ld);
-void linger_launched(int go);
+void linger_launched(int go, int ok);
 
 /* ns.c */
 void ns_enter(void);
@@ -178,13 +182,33 @@ void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
 
+/* mnt.c */
+struct mount_entry {
+	int id, parent;
+	char *point, *opts, *type;	/* mount point (unescaped), its options, fs type */
+};
+int mnt_id(int fd);
+size_t mnt_table(struct mount_entry **t);
+int mnt_has_children(int id);
+int mnt_walk(int top, const char *rel);
+int mnt_owner_chosen(int fd);
+void mnt_set_tree(int fd, unsigned long flags, const char *what);
+
+/* confine.c */
+void confine_protected(void);
+
+/* fd.c */
+void fd_close_all(int own, int keep1, int keep2, int keep3);
+
 /* init.c */
 void init_fork(struct launch *l);
-void init_run(void);
+int init_pipe(void);
+void init_run(int go);
 
 /* env.c */
 char **env_build(const struct launch *l);
 char **env_wrap(char **argv);
+void env_drop_loader(void);
 
 /* etc.c */
 void etc_prepare(const char *home);
