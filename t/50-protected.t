@@ -154,6 +154,19 @@ is "$OUT" 'NAME="licensed"' "an image in a root-only (0700) subdirectory runs"
 pdt g640.sqfs 640
 pv $TU2 exec "$PDT/g640.sqfs" cat /etc/os-release
 is "$OUT" 'NAME="licensed"' "a root:root 0640 image runs for a user outside group root"
+# The image's own group is honoured: root:$TG 0640 is for members of $TG.
+pdt grp640.sqfs 640 "root:$TG"
+refused "a root:$TG 0640 image is refused to a user outside $TG, like a missing file" \
+	"$PDT/grp640.sqfs" $TU2
+pv $TU exec "$PDT/grp640.sqfs" cat /etc/os-release
+is "$RC|$OUT" '0|NAME="licensed"' "and runs for a member (who may read it anyway)"
+pdt sub/grp640.sqfs 640 "root:$TG"
+pv $TU exec "$PDT/sub/grp640.sqfs" cat /etc/os-release
+is "$RC|$OUT" '0|NAME="licensed"' "a member runs it through the fallback below a root-only directory"
+refused "a non-member is refused there too" "$PDT/sub/grp640.sqfs" $TU2
+pdt grp600.sqfs 600 "root:$TG"
+pv $TU2 exec "$PDT/grp600.sqfs" cat /etc/os-release
+is "$RC|$OUT" '0|NAME="licensed"' "a root:$TG 0600 image (no group read) runs for anyone the directory allows"
 pv $TU inspect "$LIC"
 is "$RC|$OUT" "0|$LIC: squashfs, $lic_size bytes" \
 	"vial inspect of a protected image says its format and size, nothing more"
@@ -318,6 +331,15 @@ is "${rec#*]: }" "user=\"$TU\" uid=$UID1 image=\"$PDT/we%sird\\012name%n.sqfs\" 
 	"newlines are escaped, % is kept as text, arguments stay apart"
 f=$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)
 is "$(LC_ALL=C tr -d '\040-\176' < "$f" | wc -c)" 0 "the record holds printable ASCII only"
+U8=$PDT/$'caf\303\251\377.sqfs'
+cp -p "$LIC" "$U8"
+n0=$(records)
+pv $TU exec "$U8" sh -c 'exit 0' $'na\303\257ve'
+is "$RC|$(($(records) - n0))" "0|1" "an image and command with bytes >= 0x80 run, with one record"
+f=$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)
+is "$(LC_ALL=C tr -d '\040-\176' < "$f" | wc -c)" 0 "that record holds printable ASCII only"
+like "$(cat "$f")" 'image="[^"]*/caf\\303\\251\\377\.sqfs" command="sh -c exit\\0400 na\\303\\257ve"' \
+	"bytes >= 0x80 are escaped as \\ooo, like control characters"
 
 NS_CWD=$PDT run nsrun setpriv --reuid=$TU --regid=$TU --init-groups -- \
 	env USER=root LOGNAME=root "$VIAL" exec lic.sqfs true

@@ -9,7 +9,10 @@
 . "$(dirname "$0")/lib.sh"
 setup
 L=2
-LD=$T/linger
+# LINGER_DIR below directories only root can write (not /tmp, 1777)
+LP=$(mktemp -d /var/lib/vial-linger.XXXXXX) && chmod 755 "$LP"
+LD=$LP/linger
+trap 'teardown; rm -rf "$LP"' EXIT
 
 cat > "$T/linger.h" <<EOF
 #include "$TOP/config.h"
@@ -57,14 +60,16 @@ CapBnd: 0+
 NoNewPrivs: 1" "the holder is the caller, with no capability and no_new_privs"
 run as $TU ls "/proc/$h/root/"
 isnt "$RC" 0 "the caller cannot look into the holder (not dumpable)"
-is "$(stat -c '%U:%G %a' "$LD" 2>&1)|$(stat -c '%U %a' "$LD/$d" 2>&1)" "root:root 755|root 644" \
-	"its state file is root's, in a directory of root's"
+is "$(stat -c '%U:%G %a' "$LD" 2>&1)|$(stat -c '%U:%G %a' "$LD/$d" 2>&1)" "root:root 755|root:root 600" \
+	"its state file is root:root 0600, in a directory of root's"
 
 lvial -v exec "$IMG" probe exit 0
 is "$RC" 0 "the next launch works"
 like "$ERR" "^vial: sharing /dev/$d\$" "and shares the device"
 is "$(holders)" "$h" "and no second holder starts"
 check "once unused for $L s the holder goes" gone
+run as $TU flock -n "$LD/$d" true
+like "$RC|$ERR" "^1\|.*Permission denied" "no user can take a state file's lock (and keep holders away)"
 clean "holder expired"
 
 # --- a container outlives the holder ----------------------------------------
@@ -88,6 +93,10 @@ lvial exec -B "$T/nonexistent:/x" "$IMG" true
 like "$RC|$ERR" "^255\|vial: bind $T/nonexistent: No such file or directory\$" \
 	"a launch that fails says why in one line"
 clean "a failed launch leaves no holder"
+lvial exec "$IMG" no-such-command
+is "$RC" 127 "a launch whose command is not found exits 127"
+check "and leaves no holder" gone
+clean "command not found leaves no holder"
 
 # --- -p: the holder stays out of the container's namespaces ------------------
 lvial exec -p "$IMG" probe exit 0
@@ -117,5 +126,17 @@ lvial exec "$IMG" true
 like "$RC|$ERR" "^255\|vial: $LD \(LINGER_DIR\) must be root's own directory" \
 	"so is one others can write"
 chmod 755 "$LD"
+chown $TU "$LP"
+lvial exec "$IMG" true
+like "$RC|$ERR" "^255\|vial: $LD \(LINGER_DIR\) must lie below directories only root can write\$" \
+	"so is one below a directory the user owns (a symlink there would steer root)"
+chown root "$LP" && chmod 777 "$LP"
+lvial exec "$IMG" true
+like "$RC|$ERR" "^255\|vial: $LD \(LINGER_DIR\) must lie below directories only root can write" \
+	"or one anyone can write"
+chmod 755 "$LP"
+lvial exec "$IMG" probe exit 3
+is "$RC" 3 "(root's all the way down, it works again)"
+check "(its holder goes)" gone
 clean "LINGER_DIR refused"
 done_testing
