@@ -33,7 +33,7 @@ cleanup() {
 	[ -n "$FUSECONF" ] && cp -p "$FUSECONF" /etc/fuse.conf
 	[ -n "$FUSEMODE" ] && chmod "$FUSEMODE" /dev/fuse
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null
-	rm -rf "${PDT:-/nonexistent}" "/home/$TU/.vialt-attack" "/dev/shm/vialt-attack"
+	rm -rf "${PDT:-/nonexistent}" "/home/$TU/.vialt-attack" "/dev/shm/vialt-attack" "${CW:-/nonexistent}" "${HX:-/nonexistent}"
 	for d in "${made[@]}"; do rmdir "$d"; done
 	teardown
 }
@@ -54,9 +54,14 @@ nsrun() {	# nsrun CMD...: CMD (as root) in a mount namespace with our /dev/log
 	local d rc
 	d=$(mktemp -d "$T/ns.XXXXXX") && mkdir "$d/u" "$d/w" || return 99
 	ln -s "$T/log.sock" "$d/u/log"
+	# (the overlay's lower layer is /dev alone: the host's /dev/shm is
+	# moved back on top of it)
+	mkdir "$d/shm"
 	(cd "${NS_CWD:-$T}" && unshare -m -- sh -c '
 		d=$1; shift
-		mount -t overlay vialdev -o "lowerdir=/dev,upperdir=$d/u,workdir=$d/w" /dev || exit 99
+		mount --bind /dev/shm "$d/shm" &&
+		mount -t overlay vialdev -o "lowerdir=/dev,upperdir=$d/u,workdir=$d/w" /dev &&
+		mount --move "$d/shm" /dev/shm || exit 99
 		exec "$@"' nsrun "$d" "$@" 9>&-)
 	rc=$?
 	rm -rf "$d"
@@ -123,5 +128,189 @@ for dump in 0 1 2; do
 	clean "--pid protected run, suid_dumpable=$dump"
 done
 sysctl -q -w fs.suid_dumpable="$DUMP0"
+
+# === 2. execute-only binaries in a protected image =========================
+# /secret/prog (0711 root, dynamically linked, the marker in its rodata)
+# runs for the user but must not be read. Any code of the user's that runs
+# inside it can read its pages: a preload (x.so scans the program's
+# mappings and prints "LEAKED <marker>"), a library bound over the image's
+# libc, or a tracer. Every route below must leave the marker unseen in a
+# protected run; the same routes still work on an ordinary image.
+
+S=$T/src EV=$T/evil			# sources; the user's libraries, in the host's /tmp
+mkdir -m 755 "$S" "$EV"
+cat > "$S/prog.c" <<EOF
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static const char secret[] = "$MARK: licensed code";
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "sleep"))
+		sleep(30);
+	if (argc > 1 && !strcmp(argv[1], "never"))	/* keeps the secret in */
+		puts(secret);
+	puts("hello");
+	return 0;
+}
+EOF
+cat > "$S/x.c" <<'EOF'
+/* the user's code: scan the main program's readable mappings */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+__attribute__((constructor)) static void leak(void)
+{
+	char exe[4096], line[8192], path[4096], perm[8];
+	unsigned long a, b;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	FILE *f = fopen("/proc/self/maps", "r");
+	const char *m;
+	int found = 0;
+
+	if (n <= 0 || !f)
+		return;
+	exe[n] = 0;
+	while (fgets(line, sizeof line, f)) {
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %4095s", &a, &b, perm, path) < 3 ||
+		    strcmp(path, exe) || perm[0] != 'r')
+			continue;
+		if ((m = memmem((void *)a, b - a, "VIAL-SECRET-", 12)) && !found++)
+			printf("LEAKED %.16s from %s\n", m, exe);
+	}
+	if (!found)
+		printf("x.so ran in %s, found nothing\n", exe);
+	fflush(stdout);
+}
+EOF
+# evil-libc.so.6: x.c as "libc.so.6" (the versions the program needs, no
+# symbols), which loads the real libc from the user's copy by its path.
+echo 'void vial_stub(void) {}' > "$S/stub.c"
+printf 'GLIBC_2.2.5 { local: *; };\nGLIBC_2.34 { } GLIBC_2.2.5;\n' > "$S/libc.map"
+cp /lib/x86_64-linux-gnu/libc.so.6 "$EV/real-libc.so.6"
+(cd "$S" && gcc -O2 -o prog prog.c &&
+	gcc -O2 -shared -fPIC -o "$EV/x.so" x.c &&
+	gcc -shared -fPIC -nostdlib -Wl,-soname,"$EV/real-libc.so.6" -o stub.so stub.c &&
+	gcc -O2 -shared -fPIC -nostdlib -Wl,-soname,evil-libc.so.6 -Wl,--version-script=libc.map \
+		-o "$EV/evil-libc.so.6" x.c -Wl,--no-as-needed ./stub.so) 2>"$S/build.log" ||
+	diag "building the attack programs failed:" "$(cat "$S/build.log")"
+install -m 755 "$TOP/t/ptdump" "$EV/ptdump"
+chmod 644 "$EV"/*.so* && chmod 755 "$EV/ptdump"
+
+# One tree, two images: protected (root 0600 in $PD) and ordinary (0644).
+STREE=$T/stree
+cp -a "$TREE" "$STREE"
+mkdir -p "$STREE/secret" "$STREE/lib64" "$STREE/lib/x86_64-linux-gnu"
+install -m 0711 "$S/prog" "$STREE/secret/prog"
+cp /lib64/ld-linux-x86-64.so.2 "$STREE/lib64/"
+cp /lib/x86_64-linux-gnu/libc.so.6 "$STREE/lib/x86_64-linux-gnu/"
+SEC=$PDT/secret.sqfs OPEN=$T/secret-open.sqfs
+mksquashfs "$STREE" "$SEC" -noappend -all-root -quiet -comp gzip >/dev/null
+chown root:root "$SEC" && chmod 600 "$SEC"
+cp "$SEC" "$OPEN" && chmod 644 "$OPEN"
+check "(the program needs only the loader and libc the images have)" eval \
+	'[ "$(ldd "$S/prog" | grep -c "=> /lib/x86_64-linux-gnu/libc.so.6 \|/lib64/ld-linux-x86-64.so.2")" = 2 ]'
+check "(and x.so finds the marker in it on the host)" eval \
+	'LD_PRELOAD="$EV/x.so" "$S/prog" | grep -q "LEAKED $MARK"'
+
+# User-owned places outside /tmp: home, a working directory, /dev/shm.
+UH=/home/$TU/.vialt-attack CW=$(mktemp -d /var/lib/vialt-attack.XXXXXX) SHM=/dev/shm/vialt-attack
+mkdir -p "$UH" "$SHM"
+for d in "$UH" "$CW" "$SHM"; do
+	cp "$EV/x.so" "$EV/ptdump" "$d/" && chown -R $TU:$TU "$d" && chmod 755 "$d"
+done
+
+no_leak() {	# no_leak NAME: the marker is in neither stdout nor stderr of the last run
+	unlike "$OUT
+$ERR" "$MARK" "$1"
+}
+
+pv exec "$SEC" /secret/prog
+is "$RC|$OUT" "0|hello" "the execute-only program runs from the protected image"
+
+# a. reading the file inside (the kernel refuses: a regression check)
+pv exec "$SEC" cat /secret/prog
+no_leak "cat of the execute-only program inside a protected run shows nothing of it"
+# b. a preload in the caller's environment
+pvenv LD_PRELOAD="$EV/x.so" -- exec "$SEC" /secret/prog
+no_leak "LD_PRELOAD from the caller's environment does not reach a protected program"
+# c. --env
+pv exec --env LD_PRELOAD="$EV/x.so" "$SEC" /secret/prog
+no_leak "--env LD_PRELOAD=... does not reach a protected program"
+# d. the Singularity and Apptainer variables
+pvenv SINGULARITYENV_LD_PRELOAD="$EV/x.so" -- exec "$SEC" /secret/prog
+no_leak "SINGULARITYENV_LD_PRELOAD does not reach a protected program"
+pvenv APPTAINERENV_LD_PRELOAD="$EV/x.so" -- exec "$SEC" /secret/prog
+no_leak "APPTAINERENV_LD_PRELOAD does not reach a protected program"
+# e. the user's library bound over the image's libc
+pv exec -B "$EV/evil-libc.so.6:/lib/x86_64-linux-gnu/libc.so.6" "$SEC" /secret/prog
+no_leak "a bind of the user's library over the protected image's libc does not run in the program"
+diag "(-B over libc: rc $RC, stderr: $ERR)"
+# f. a preload set from a shell inside, the library in the host's /tmp (bound)
+pv exec "$SEC" sh -c "LD_PRELOAD=$EV/x.so /secret/prog"
+no_leak "a preload from the host's /tmp, set inside, does not run in a protected program"
+# g. the same from home, the working directory, a -B bind and /dev/shm
+pv exec "$SEC" sh -c "LD_PRELOAD=$UH/x.so /secret/prog"
+no_leak "a preload from the user's home does not run in a protected program"
+NS_CWD=$CW pv exec "$SEC" sh -c 'LD_PRELOAD=$PWD/x.so /secret/prog'
+no_leak "a preload from the working directory does not run in a protected program"
+pv exec -B "$CW:/opt/evil" "$SEC" sh -c 'LD_PRELOAD=/opt/evil/x.so /secret/prog'
+no_leak "a preload from a -B bind does not run in a protected program"
+pv exec "$SEC" sh -c "LD_PRELOAD=$SHM/x.so /secret/prog"
+no_leak "a preload from /dev/shm does not run in a protected program"
+# h. a preload the loader maps from a memfd
+pv exec "$SEC" probe memfd-exec "$EV/x.so" /secret/prog
+no_leak "a preload from a memfd does not run in a protected program"
+diag "(memfd: $OUT)"
+# i. /proc/PID/mem of the running program, from a sibling (the kernel refuses)
+pv exec "$SEC" sh -c '/secret/prog sleep >/dev/null & p=$!; sleep 0.3
+	a=$(grep -m1 /secret/prog /proc/$p/maps | cut -d- -f1)
+	dd if=/proc/$p/mem bs=4096 skip=$((0x${a:-0} / 4096)) count=16 2>&1 | grep -ao "VIAL-SECRET-[0-9a-f]*"
+	kill $p'
+no_leak "/proc/PID/mem of a running execute-only program cannot be read from beside it"
+# a tracer of the user's, from the host's /tmp (code of the user's, like f)
+pv exec "$SEC" "$EV/ptdump" /secret/prog
+no_leak "a tracer from the host's /tmp cannot make a protected program write itself out"
+diag "(tracer from /tmp: $(echo "$OUT $ERR" | tr '\n' ';'))"
+clean "execute-only program in a protected image"
+
+# The controls: on an ordinary image nothing of this changes.
+pvenv LD_PRELOAD="$EV/x.so" -- exec "$OPEN" /secret/prog
+like "$OUT" "^LEAKED $MARK" "(control) on an ordinary image the caller's LD_PRELOAD still reaches the program"
+run as $TU "$VIAL" exec "$OPEN" sh -c "LD_PRELOAD=$EV/x.so /secret/prog"
+like "$OUT" "^LEAKED $MARK" "(control) on an ordinary image a preload from /tmp set inside still runs"
+run as $TU "$VIAL" exec -B "$EV/evil-libc.so.6:/lib/x86_64-linux-gnu/libc.so.6" "$OPEN" /secret/prog
+like "$OUT" "^LEAKED $MARK" "(control) on an ordinary image a bind over its libc still works"
+run as $TU "$VIAL" exec "$OPEN" probe memfd-exec "$EV/x.so" /secret/prog
+like "$OUT" "^LEAKED $MARK" "(control) on an ordinary image a memfd preload still works"
+clean "controls on an ordinary image"
+
+# Known gaps, reported as TODO: what the lead suspects still works after
+# the fix. (j) an fd of the user's, inherited, on an exec host mount;
+# (k) a tracer attached before the exec: PTRACE_PEEKTEXT is refused (the
+# mm is not dumpable) but PTRACE_SETREGS is not, so the tracee can be made
+# to write(2) its own pages out; shown first on the host, without vial.
+todo() {	# todo NAME CMD...: a known gap; its "not ok" does not fail the file
+	local name=$1; shift
+	n=$((n+1))
+	if "$@"; then echo "ok $n - $name # TODO known gap"; else echo "not ok $n - $name # TODO known gap"; fi
+}
+unseen() { ! grep -q "$MARK" <<<"$OUT
+$ERR"; }
+pv exec "$SEC" sh -c 'LD_PRELOAD=/proc/self/fd/5 /secret/prog' 5<"$CW/x.so"
+todo "a preload through an inherited fd (a file on an exec host mount) does not run in a protected program" unseen
+diag "(inherited fd: $(echo "$OUT $ERR" | tr '\n' ';'))"
+HX=$(mktemp -d /opt/vialt-x.XXXXXX) && chmod 755 "$HX"
+install -o root -g root -m 0711 "$S/prog" "$HX/prog"
+run as $TU "$CW/ptdump" "$HX/prog"
+todo "on the host (no vial), a tracer attached before exec cannot make a 0711 root program write itself out" unseen
+diag "(host ptrace: $(echo "$OUT $ERR" | tr '\n' ';'))"
+rm -rf "$HX"
+pv exec "$SEC" sh -c '/proc/self/fd/6 /secret/prog' 6<"$CW/ptdump"
+todo "a tracer run from an inherited fd cannot make a protected program write itself out" unseen
+diag "(tracer via inherited fd: $(echo "$OUT $ERR" | tr '\n' ';'))"
+clean "known gaps"
 
 done_testing
