@@ -5,11 +5,14 @@
 # does what it must outside protected runs. Known gaps are TAP TODO tests.
 #
 #   1. fds of a --pid run's outer vial and init taken with pidfd_getfd
-#      (and /proc/PID/fd), for fs.suid_dumpable = 0, 1 and 2;
+#      (and /proc/PID/fd), for fs.suid_dumpable = 0, 1 and 2; a LOOP_LINGER
+#      holder's with suid_dumpable=1;
 #   2. execute-only (0711) binaries in a protected image dumped by code of
-#      the user's run inside them: loader variables, binds over the image's
-#      libraries, preloads from the host's /tmp, home, cwd, binds, /dev/shm,
-#      a memfd, /proc/PID/mem; an inherited fd and ptrace as TODO;
+#      the user's run inside them: loader variables, a bind over the image's
+#      libc, preloads from the host's /tmp, home, cwd, a bind, /dev/shm, a
+#      memfd, /proc/PID/mem, a tracer from /tmp; as TODO (known gaps): an
+#      inherited fd or stdin as the preload, and tracers attached before the
+#      exec (on the host, through an inherited fd, from outside the container);
 #   3. an image's ownership forged through FUSE (bindfs --force-user=root).
 . "$(dirname "$0")/lib.sh"
 setup
@@ -33,7 +36,7 @@ cleanup() {
 	[ -n "$FUSECONF" ] && cp -p "$FUSECONF" /etc/fuse.conf
 	[ -n "$FUSEMODE" ] && chmod "$FUSEMODE" /dev/fuse
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null
-	rm -rf "${PDT:-/nonexistent}" "/home/$TU/.vialt-attack" "/dev/shm/vialt-attack" "${CW:-/nonexistent}" "${HX:-/nonexistent}"
+	rm -rf "${PDT:-/nonexistent}" "/home/$TU/.vialt-attack" "/dev/shm/vialt-attack" "${CW:-/nonexistent}" "${HX:-/nonexistent}" "${FU:-/nonexistent}"
 	for d in "${made[@]}"; do rmdir "$d"; done
 	teardown
 }
@@ -127,7 +130,31 @@ for dump in 0 1 2; do
 	kill "$cmd" 2>/dev/null; wait "$BG" 2>/dev/null; BG=
 	clean "--pid protected run, suid_dumpable=$dump"
 done
+
+# The same for a LOOP_LINGER build's holder, which stays after the run.
+cat > "$T/linger.h" <<EOF
+#include "$TOP/config.h"
+#undef LOOP_LINGER
+#define LOOP_LINGER 2
+#undef LINGER_DIR
+#define LINGER_DIR "$T/linger"
+EOF
+flock /tmp/vial-build.lock make -C "$TOP" -s CONFIG="$T/linger.h" OUT="$T/vial-linger" \
+	OBJDIR="$T/obj" >"$T/build.log" 2>&1 || diag "linger build failed:" "$(cat "$T/build.log")"
+install -o root -g root -m 4755 "$T/vial-linger" "$T/bin/vial-linger"
+sysctl -q -w fs.suid_dumpable=1
+run nsrun setpriv --reuid=$TU --regid=$TU --init-groups -- "$T/bin/vial-linger" exec "$LIC" true
+h=$(pgrep -u $TU -x vial-linger)
+check "(a LOOP_LINGER run of the protected image leaves a holder)" test -n "$h"
+got=$(as $TU "$T/bin/getfd" "${h:-0}" 64 2>&1)
+diag "holder (pid $h), suid_dumpable=1: $(echo "$got" | tr '\n' ';')"
+unlike "$got" "^fd [0-9]+:" "a LOOP_LINGER holder of a protected image lets the user take none of its fds (suid_dumpable=1)"
+run as $TU ls "/proc/${h:-0}/fd/" "/proc/${h:-0}/root/"
+is "$RC" 2 "nor list its fds or root (suid_dumpable=1)"
+[ -n "$h" ] && kill "$h"
+for i in $(seq 50); do pgrep -u $TU -x vial-linger >/dev/null || break; sleep 0.1; done
 sysctl -q -w fs.suid_dumpable="$DUMP0"
+clean "LOOP_LINGER holder, suid_dumpable=1"
 
 # === 2. execute-only binaries in a protected image =========================
 # /secret/prog (0711 root, dynamically linked, the marker in its rodata)
@@ -311,6 +338,59 @@ rm -rf "$HX"
 pv exec "$SEC" sh -c '/proc/self/fd/6 /secret/prog' 6<"$CW/ptdump"
 todo "a tracer run from an inherited fd cannot make a protected program write itself out" unseen
 diag "(tracer via inherited fd: $(echo "$OUT $ERR" | tr '\n' ';'))"
+# (j') the same preload as stdin, an fd vial cannot close
+OUT=$(nsrun setpriv --reuid=$TU --regid=$TU --init-groups -- "$VIAL" exec "$SEC" \
+	sh -c 'LD_PRELOAD=/proc/self/fd/0 /secret/prog' <"$CW/x.so" 2>"$T/.err"); RC=$?
+ERR=$(cat "$T/.err")
+todo "a preload through stdin (a file on an exec host mount) does not run in a protected program" unseen
+diag "(preload as stdin: $(echo "$OUT $ERR" | tr '\n' ';'))"
+# (k') a tracer on the host, not in the container at all: it seizes the
+# container's shell (the user's, dumpable) before that execs the program.
+nsrun setpriv --reuid=$TU --regid=$TU --init-groups -- "$VIAL" exec "$SEC" \
+	sh -c 'sleep 2; exec /secret/prog' >"$CW/out" 2>&1 </dev/null &
+BG=$! sh=
+for i in $(seq 100); do sh=$(pgrep -u $TU -x sh) && break; sleep 0.02; done
+run as $TU "$CW/ptdump" -p "${sh:-0}" "$CW/out"
+wait $BG; BG=
+todo "a tracer on the host that seizes the container's shell cannot make the protected program it execs write itself out" unseen
+diag "(host tracer seizing the container's shell: $(echo "$OUT $ERR" | tr '\n' ';'))"
 clean "known gaps"
+
+# === 3. an image's ownership forged through FUSE ==========================
+# With user_allow_other, a user's bindfs can show their own ext4 image as
+# root's and read-only. By default ext is mounted only from images a user
+# could not have written: a file on FUSE is the user's, whatever it
+# claims. (squashfs is allowed from users' images, so it still runs.)
+
+FUSECONF=$T/fuse.conf.orig FUSEMODE=$(stat -c %a /dev/fuse)
+cp -p /etc/fuse.conf "$FUSECONF"
+grep -qx user_allow_other /etc/fuse.conf || echo user_allow_other >> /etc/fuse.conf
+chmod 666 /dev/fuse
+FU=$(mktemp -d /var/lib/vialt-fuse.XXXXXX) && chmod 755 "$FU"
+mkdir -m 755 "$FU/src" "$FU/mnt"
+"$TOP/t/mkimage.sh" "$FU/src/img.ext4" "" ext4
+cp "$IMG" "$FU/src/img.sqfs"
+chown -R $TU:$TU "$FU/src" "$FU/mnt" && chmod 644 "$FU/src"/img.*
+
+EXTMSG() { echo "vial: $1: ext images must be owned by root and not writable by group or other (site policy USER_FORMATS)"; }
+vial exec "$FU/src/img.ext4" true
+is "$RC|$ERR" "255|$(EXTMSG "$FU/src/img.ext4")" "(the user's own ext4 image is refused)"
+
+run as $TU bindfs --force-user=root --force-group=root --perms=a-w -o allow_other "$FU/src" "$FU/mnt"
+[ "$RC" = 0 ] && FMNT=$FU/mnt || diag "bindfs: $ERR"
+is "$(stat -c '%U:%G %A' "$FU/mnt/img.ext4" 2>&1)" "root:root -r--r--r--" \
+	"(through the user's bindfs it looks root's and read-only)"
+vial exec "$FU/mnt/img.ext4" true
+is "$RC" 255 "the user's ext4 image on a FUSE mount that claims root's ownership is refused"
+is "$ERR" "$(EXTMSG "$FU/mnt/img.ext4")" "and vial says ext images must be root's (a file on FUSE is the user's)"
+vial exec "$FU/mnt/img.sqfs" cat /etc/os-release
+is "$RC|$OUT" '0|NAME="vial demo (busybox)"' "a squashfs image on the same FUSE mount still runs (users' squashfs is allowed)"
+run as $TU fusermount3 -u "$FU/mnt"
+is "$RC" 0 "(the user unmounts bindfs)" && FMNT=
+for i in $(seq 50); do pgrep -u $TU -x bindfs >/dev/null || break; sleep 0.1; done
+rm -rf "$FU"
+cp -p "$FUSECONF" /etc/fuse.conf && FUSECONF=
+chmod "$FUSEMODE" /dev/fuse && FUSEMODE=
+clean "images on a FUSE mount"
 
 done_testing

@@ -1,6 +1,10 @@
 /*
  * ptdump PROG [ARG...]: ptrace before exec, against an execute-only PROG.
- * Forks; the child asks to be traced and execs PROG. At the exec stop the
+ * Forks; the child asks to be traced and execs PROG.
+ * ptdump -p PID FILE: the same from outside: seize PID (a process of the
+ * user's that will exec PROG, e.g. a shell inside a container) and wait
+ * for its exec; FILE is where PID's stdout goes, read back for the data.
+ * At the exec stop the
  * tracer tries PTRACE_PEEKTEXT (the kernel should refuse: the new mm is not
  * dumpable), then PTRACE_SETREGS to make the tracee itself run write(2)s
  * through a `syscall` instruction of the (readable) dynamic loader: first
@@ -23,7 +27,7 @@
 #include <unistd.h>
 
 static pid_t child;
-static int rfd;
+static int rfd, wfd = 9;	/* we read rfd; the tracee writes to its wfd */
 
 /* the file offset -> address of the first `syscall` (0f 05) in an
  * executable segment of the ELF file PATH; 0 if none */
@@ -69,7 +73,7 @@ static long inject(struct user_regs_struct *saved, unsigned long at, long nr, lo
 /* the tracee writes [addr, addr+len) into our pipe; we read it into out */
 static long pull(struct user_regs_struct *s, unsigned long sc, unsigned long addr, size_t len, unsigned char *out)
 {
-	long w = inject(s, sc, 1 /* write */, 9, addr, len), got = 0, r;
+	long w = inject(s, sc, 1 /* write */, wfd, addr, len), got = 0, r;
 
 	while (w > 0 && got < w && (r = read(rfd, out + got, w - got)) > 0)
 		got += r;
@@ -85,22 +89,40 @@ int main(int argc, char **argv)
 	long w;
 
 	if (argc < 2)
-		return fprintf(stderr, "usage: ptdump PROG [ARG...]\n"), 2;
+		return fprintf(stderr, "usage: ptdump PROG [ARG...] | -p PID FILE\n"), 2;
 	setvbuf(stdout, NULL, _IONBF, 0);
-	if (pipe(p))
-		return perror("pipe"), 1;
-	child = fork();
-	if (child == 0) {
-		dup2(p[1], 9);
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
-			perror("traceme"), _exit(1);
-		execv(argv[1], argv + 1);
-		perror("execv"), _exit(1);
+	if (!strcmp(argv[1], "-p") && argc > 3) {
+		child = atoi(argv[2]);
+		rfd = open(argv[3], O_RDONLY);
+		if (rfd < 0 || lseek(rfd, 0, SEEK_END) < 0)
+			return printf("open %s: %s\n", argv[3], strerror(errno)), 1;
+		wfd = 1;
+		if (ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACEEXEC))
+			return printf("seize %d: %s\n", child, strerror(errno)), 1;
+		printf("seized %d\n", child);
+		for (;;) {	/* pass every signal on until the exec */
+			if (waitpid(child, &st, __WALL) < 0 || !WIFSTOPPED(st))
+				return printf("no exec stop (status %#x)\n", st), 1;
+			if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
+				break;
+			ptrace(PTRACE_CONT, child, 0, st >> 16 ? 0 : WSTOPSIG(st));
+		}
+	} else {
+		if (pipe(p))
+			return perror("pipe"), 1;
+		child = fork();
+		if (child == 0) {
+			dup2(p[1], 9);
+			if (ptrace(PTRACE_TRACEME, 0, 0, 0))
+				perror("traceme"), _exit(1);
+			execv(argv[1], argv + 1);
+			perror("execv"), _exit(1);
+		}
+		close(p[1]);
+		rfd = p[0];
+		if (waitpid(child, &st, 0) < 0 || !WIFSTOPPED(st))
+			return printf("no exec stop (status %#x)\n", st), 1;
 	}
-	close(p[1]);
-	rfd = p[0];
-	if (waitpid(child, &st, 0) < 0 || !WIFSTOPPED(st))
-		return printf("no exec stop (status %#x)\n", st), 1;
 	printf("exec stop: signal %d\n", WSTOPSIG(st));
 	if (ptrace(PTRACE_GETREGS, child, 0, &regs))
 		return printf("getregs: %s\n", strerror(errno)), 1;
@@ -112,6 +134,12 @@ int main(int argc, char **argv)
 	if (!sc)
 		return printf("no syscall instruction in the loader\n"), 1;
 	sc += regs.rip - entry;	/* rip is the loader's entry, relocated */
+	if (wfd == 1) {	/* an exec event stop is inside execve, which would
+			 * overwrite rax on its way out: one step to user mode */
+		if (ptrace(PTRACE_SINGLESTEP, child, 0, 0) || waitpid(child, &st, __WALL) < 0 ||
+		    ptrace(PTRACE_GETREGS, child, 0, &regs))
+			return printf("step out of execve: %s\n", strerror(errno)), 1;
+	}
 	/* in small pieces: a write that runs off the stack's top fails whole */
 	for (w = 0; w < (long)sizeof stack; w += 256)
 		if (pull(&regs, sc, regs.rsp + w, 256, stack + w) != 256)
@@ -137,6 +165,6 @@ int main(int argc, char **argv)
 			printf("LEAKED %.16s\n", m);
 	}
 	kill(child, SIGKILL);
-	waitpid(child, &st, 0);
+	waitpid(child, &st, __WALL);
 	return 0;
 }
