@@ -293,10 +293,11 @@ no_leak "a preload from a memfd does not run in a protected program"
 diag "(memfd: $OUT)"
 # i. /proc/PID/mem of the running program, from a sibling (the kernel refuses)
 pv exec "$SEC" sh -c '/secret/prog sleep >/dev/null & p=$!; sleep 0.3
-	a=$(grep -m1 /secret/prog /proc/$p/maps | cut -d- -f1)
-	dd if=/proc/$p/mem bs=4096 skip=$((0x${a:-0} / 4096)) count=16 2>&1 | grep -ao "VIAL-SECRET-[0-9a-f]*"
+	a=$(grep -m1 /secret/prog /proc/$p/maps | cut -d- -f1); echo "maps: ${a:-none}"
+	dd if=/proc/$p/mem bs=4096 skip=$((0x${a:-0} / 4096)) count=16 | grep -ao "VIAL-SECRET-[0-9a-f]*"
 	kill $p'
 no_leak "/proc/PID/mem of a running execute-only program cannot be read from beside it"
+diag "(/proc/PID/mem: $(echo "$OUT $ERR" | tr '\n' ';'))"
 # a tracer of the user's, from the host's /tmp (code of the user's, like f)
 pv exec "$SEC" "$EV/ptdump" /secret/prog
 no_leak "a tracer from the host's /tmp cannot make a protected program write itself out"
