@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static int ids(void)
@@ -79,6 +80,28 @@ static int try_open(const char *p)
 	return 0;
 }
 
+/* A preload the loader reads from memory: SOFILE copied into a memfd,
+ * then PROG exec'd with LD_PRELOAD=/proc/self/fd/N. */
+static int memfd_exec(const char *so, char **argv)
+{
+	char buf[65536], env[64];
+	ssize_t r;
+	int in = open(so, O_RDONLY), fd = memfd_create("x.so", 0);
+
+	if (fd < 0)
+		return printf("memfd_create: %s\n", strerror(errno)), 1;
+	if (in < 0)
+		return printf("open %s: %s\n", so, strerror(errno)), 1;
+	while ((r = read(in, buf, sizeof buf)) > 0)
+		if (write(fd, buf, r) != r)
+			return printf("write: %s\n", strerror(errno)), 1;
+	snprintf(env, sizeof env, "LD_PRELOAD=/proc/self/fd/%d", fd);
+	putenv(env);
+	execv(argv[0], argv);
+	printf("execv %s: %s\n", argv[0], strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -99,6 +122,8 @@ int main(int argc, char **argv)
 		perror("execve");
 		return 1;
 	}
+	if (!strcmp(c, "memfd-exec") && argc > 3)
+		return memfd_exec(argv[2], argv + 3);
 	if (!strcmp(c, "exit") && argc > 2)
 		return atoi(argv[2]);
 	if (!strcmp(c, "kill") && argc > 2) {
@@ -106,6 +131,6 @@ int main(int argc, char **argv)
 		raise(atoi(argv[2]));
 		return 100;
 	}
-	fprintf(stderr, "usage: probe ids|fds|status|root|open P|exit N|kill SIG\n");
+	fprintf(stderr, "usage: probe ids|fds|status|root|open P|exit N|kill SIG|memfd-exec SO PROG ARG...\n");
 	return 2;
 }
