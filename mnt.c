@@ -15,7 +15,6 @@
 
 #include "vial.h"
 
-#define FUSE_SUPER_MAGIC 0x65735546
 #define ATTR_RDONLY 0x1		/* linux/mount.h MOUNT_ATTR_*, for mount_setattr */
 #define ATTR_NOSUID 0x2
 #define ATTR_NODEV 0x4
@@ -120,7 +119,8 @@ static int entry(char *line, struct mount_entry *e)
 	e->point = f[4];
 	e->opts = f[5];
 	e->type = strtok_r(dash + 3, " ", &save);
-	if (!e->type)
+	e->super = e->type ? (strtok_r(NULL, " ", &save), strtok_r(NULL, " ", &save)) : NULL;
+	if (!e->type || !e->super)
 		return 0;
 	unescape(e->point);
 	return 1;
@@ -156,28 +156,41 @@ int mnt_has_children(int id)
 	return found;
 }
 
+/* Does the comma-separated list `opts` hold `opt` whole? */
+static int has_opt(const char *opts, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *o = opts; o; o = strchr(o, ','), o = o ? o + 1 : o)
+		if (!strncmp(o, opt, n) && (o[n] == ',' || !o[n]))
+			return 1;
+	return 0;
+}
+
 /*
  * Could the caller have chosen the owner that fstat reports for `fd`?
- * On FUSE, yes: with user_allow_other a user's daemon (bindfs
- * --force-user=root) presents any owner. Through a magic link into
- * another mount namespace (/proc/PID/root/...), or on an idmapped mount,
- * the owner is a mapping that a user namespace of the caller's can set.
- * Only root can mount in this namespace (a copy of the host's), and
- * root-squashed NFS does not let users make root's files.
+ * On FUSE mounted by a user (fusermount sets user_id to the caller's
+ * uid), yes: with user_allow_other, bindfs --force-user=root presents any
+ * owner. Root's own FUSE mounts (user_id=0: CVMFS, a site's squashfuse)
+ * report what root's daemon says. Through a magic link into another mount
+ * namespace (/proc/PID/root/...), where a user namespace of the caller's
+ * may have mounted anything, or on an idmapped mount: yes. Only root can
+ * mount in this namespace (a copy of the host's), and root-squashed NFS
+ * does not let users make root's files.
  */
 int mnt_owner_chosen(int fd)
 {
 	struct mount_entry *t;
-	struct statfs sf;
 	size_t n;
 	int id = mnt_id(fd), chosen = 1;
 
-	if (fstatfs(fd, &sf) || sf.f_type == FUSE_SUPER_MAGIC || id < 0)
+	if (id < 0)
 		return 1;
 	n = mnt_table(&t);
 	for (size_t i = 0; i < n; i++)
 		if (t[i].id == id)
-			chosen = !strncmp(t[i].type, "fuse", 4) || strstr(t[i].opts, "idmapped");
+			chosen = has_opt(t[i].opts, "idmapped") ||
+				 (!strncmp(t[i].type, "fuse", 4) && !has_opt(t[i].super, "user_id=0"));
 	free(t);
 	return chosen;
 }

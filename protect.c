@@ -51,7 +51,8 @@ static int step(int dir, const char *name, int flags, struct stat *st)
 	priv_lower();
 	/* On FUSE the owner is whatever the file system's daemon says: with
 	 * user_allow_other, a user's bindfs says root. */
-	if (fd >= 0 && (fstat(fd, st) || fstatfs(fd, &sf) || sf.f_type == FUSE_SUPER_MAGIC)) {
+	if (fd >= 0 && (fstat(fd, st) || fstatfs(fd, &sf) ||
+			(sf.f_type == FUSE_SUPER_MAGIC && mnt_owner_chosen(fd)))) {
 		close(fd);
 		fd = -1;
 	}

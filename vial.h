@@ -185,7 +185,8 @@ unsigned long ns_host_flags(int fd);
 /* mnt.c */
 struct mount_entry {
 	int id, parent;
-	char *point, *opts, *type;	/* mount point (unescaped), its options, fs type */
+	char *point, *opts, *type, *super;	/* mount point (unescaped), options, fs type,
+						   the file system's own options */
 };
 int mnt_id(int fd);
 size_t mnt_table(struct mount_entry **t);
