@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vial.h"
@@ -44,4 +45,23 @@ void fd_close_all(int own, int keep1, int keep2, int keep3)
 	if (len < 0)
 		die_errno("read /proc/self/fd");
 	close(dir);
+}
+
+/* Does the directory `dir`/`name` hold anything? Looked at as the caller;
+ * one that cannot be read may. */
+int fd_has_entries(int dir, const char *name)
+{
+	_Alignas(struct dirent) char ents[1024];
+	struct dirent *d;
+	int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), len;
+	int found = fd < 0;
+
+	while (!found && (len = getdents(fd, (void *)ents, sizeof ents)) > 0)
+		for (int at = 0; at < len && !found; at += d->d_reclen) {
+			d = (struct dirent *)(ents + at);
+			found = strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
+		}
+	if (fd >= 0)
+		close(fd);
+	return found;
 }

@@ -9,7 +9,6 @@
  * it. Host paths the user named are opened with the user's rights.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -616,24 +615,6 @@ static void contain_dev(int root)
 	close(dev);
 }
 
-/* Does the directory `dir`/`name` hold anything? Looked at as the caller. */
-static int has_entries(int dir, const char *name)
-{
-	_Alignas(struct dirent) char ents[1024];
-	struct dirent *d;
-	int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), len;
-	int found = fd < 0;	/* unreadable: it may */
-
-	while (!found && (len = getdents(fd, (void *)ents, sizeof ents)) > 0)
-		for (int at = 0; at < len && !found; at += d->d_reclen) {
-			d = (struct dirent *)(ents + at);
-			found = strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
-		}
-	if (fd >= 0)
-		close(fd);
-	return found;
-}
-
 /*
  * In a protected run a bind of the caller's may not cover anything the
  * image has at `dst` (its libc, a file naming a library to load): only a
@@ -650,7 +631,7 @@ static void refuse_over_image(const char *dst, const char *what)
 	if (dir >= 0) {
 		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		ok = fd < 0 ? errno == ENOENT
-			    : !fstat(fd, &st) && S_ISDIR(st.st_mode) && !has_entries(dir, name);
+			    : !fstat(fd, &st) && S_ISDIR(st.st_mode) && !fd_has_entries(dir, name);
 		close(dir);
 	}
 	if (fd >= 0)

@@ -200,6 +200,7 @@ void confine_protected(void);
 
 /* fd.c */
 void fd_close_all(int own, int keep1, int keep2, int keep3);
+int fd_has_entries(int dir, const char *name);
 
 /* init.c */
 void init_fork(struct launch *l);

@@ -58,7 +58,7 @@ void priv_drop_forever(void) { abort(); }
 void ns_enter(void) { abort(); }
 void ns_isolate(const struct launch *l) { (void)l; abort(); }
 int linger_hold(const struct image *img, const struct loopdev *ld) { (void)img, (void)ld; abort(); }
-void linger_launched(int go) { (void)go; }
+void linger_launched(int go, int ok) { (void)go, (void)ok; }
 void ns_build(struct launch *l) { (void)l; abort(); }
 void image_open(struct image *img) { (void)img; abort(); }
 void image_probe(struct image *img) { (void)img; abort(); }
@@ -71,7 +71,10 @@ void protect_audit(const struct image *img, char **argv, const char *cwd)
 }
 void loop_attach(const struct image *img, struct loopdev *ld) { (void)img, (void)ld; abort(); }
 void init_fork(struct launch *l) { (void)l; abort(); }
-void init_run(void) { abort(); }
+void init_run(int go) { (void)go; abort(); }
+int init_pipe(void) { abort(); }
+void fd_close_all(int own, int a, int b, int c) { (void)own, (void)a, (void)b, (void)c; abort(); }
+void confine_protected(void) { abort(); }
 
 static void fuzz_exit(int status)
 {
