@@ -579,8 +579,8 @@ static void chdir_cwd(struct launch *l, struct host *h)
 		if (chdir(to))
 			die_errno("chdir / in the container");
 	}
-	dprintf(2, "vial: warning: %s is not available in the container, using %s\n",
-		l->cwd[0] ? l->cwd : "the current directory", to);
+	warn("%s is not available in the container, using %s",
+	     l->cwd[0] ? l->cwd : "the current directory", to);
 }
 
 /* --contain: a minimal /dev of our own instead of the host's. */

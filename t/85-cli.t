@@ -1,0 +1,137 @@
+#!/bin/bash
+# The Singularity/Apptainer command line that workflow engines and job
+# scripts use: the personality, global options, the options' table,
+# refusals, --home, the environment, --contain's /dev, site binds, URIs.
+. "$(dirname "$0")/lib.sh"
+setup
+D=$T/data; mkdir -p "$D" && echo data > "$D/f" && chown -R $TU "$D"
+for c in singularity apptainer run-singularity; do ln -s "$VIAL" "$T/bin/$c"; done
+UPATH=$T/bin:/usr/bin:/bin
+DEFPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# an image with Apptainer's metadata: env scripts, a runscript, bash
+S=$T/sing; mkdir -p "$S"; unsquashfs -q -d "$S/x" "$IMG" >/dev/null; mv "$S/x"/* "$S"; rmdir "$S/x"
+mkdir -p "$S/.singularity.d/env"
+printf 'export MYVAR=fromimage\nexport PATH=/img/bin:/bin\n' > "$S/.singularity.d/env/90-environment.sh"
+printf '#!/bin/sh\necho "run $*"\n' > "$S/.singularity.d/runscript"
+printf '#!/bin/sh\necho bash-here\n' > "$S/bin/bash"
+printf '{"org.label-schema.schema-version": "1.0", "maintainer": "lab"}\n' \
+	> "$S/.singularity.d/labels.json"
+chmod 755 "$S/.singularity.d/runscript" "$S/bin/bash"
+mkdir -p "$S/usr/share/zoneinfo/Etc" && echo image-tz > "$S/usr/share/zoneinfo/Etc/UTC"
+rm -f "$S/etc/localtime"; ln -s /usr/share/zoneinfo/Etc/UTC "$S/etc/localtime"
+SING=$T/sing.sqfs
+mksquashfs "$S" "$SING" -quiet -noappend -all-root >/dev/null; chmod 644 "$SING"
+
+# --- the personality: singularity, apptainer, run-singularity
+run as $TU "$T/bin/singularity" --version
+is "$OUT" "apptainer version $(sed -n 's/.*APPTAINER_VERSION "\(.*\)"/\1/p' "$TOP/vial.h")" \
+	"called singularity, --version answers as Apptainer"
+V=$OUT
+run as $TU "$T/bin/apptainer" --version
+is "$OUT" "$V" "called apptainer, the same line"
+run as $TU "$T/bin/singularity" version
+is "$OUT" "${V##* }" "version prints the bare version, as Apptainer's does"
+run as $TU "$VIAL" --version
+like "$OUT" "^vial [0-9]" "called vial, --version is vial's own"
+CWL=$(python3 -c 'import re,sys; m=re.match(r"(.+) version ([0-9\.]+)", sys.argv[1]); print(m.group(1), m.group(2))' "$V")
+is "$CWL" "apptainer ${V##* }" "cwltool's pattern reads flavour apptainer and the version"
+SMK=$(python3 -c '
+import sys
+v = sys.argv[1]
+ok = v.startswith("apptainer") and tuple(map(int, v.rsplit(" ", 1)[-1].split("."))) >= (1, 0, 0)
+print("ok" if ok else "too old")' "$V")
+is "$SMK" "ok" "Snakemake's check (starts with apptainer, >= 1.0.0) passes"
+run as $TU "$T/bin/run-singularity" "$SING" a b
+is "$OUT|$RC" "run a b|0" "run-singularity IMAGE ARGS runs the runscript"
+printf '#!/usr/bin/env run-singularity\n' > "$T/exe.img"; cat "$SING" >> "$T/exe.img"
+chmod 755 "$T/exe.img"
+run as $TU env PATH="$UPATH" "$T/exe.img" x y
+is "$OUT|$RC" "run x y|0" "an image executed directly (#! run-singularity) runs its runscript"
+run as $TU env PATH="$UPATH" singularity exec "$IMG" sh -c 'exit 3'
+is "$RC" 3 "singularity exec runs like vial exec"
+clean "personality"
+
+# --- global options before the verb
+vial -q exec "$IMG" true
+is "$RC|$ERR" "0|" "-q before the verb is accepted"
+vial --silent exec -c "$IMG" true
+is "$RC|$ERR" "0|" "-s/--silent before the verb quiets the warning"
+vial exec -c "$IMG" true
+like "$ERR" "^vial: warning: $T is not available in the container" "(which is there without it)"
+vial -d exec "$IMG" true
+like "$ERR" "^vial: (image $IMG on|sharing) /dev/loop" "-d before the verb says what vial does"
+vial shell -s /bin/true "$IMG"
+is "$RC|$ERR" "0|" "after the verb -s is still --shell"
+vial -x exec "$IMG" true
+is "$RC|$ERR" "255|vial: unknown option -x (see vial help)" "an unknown global option is refused"
+clean "global options"
+
+# --- the table: unknown, refused, --flag=false
+vial exec --x "$IMG" true
+is "$RC|$ERR" "255|vial: exec: unknown option --x (see vial help)" "an unknown option: one line, 255"
+for o in --userns -u --fakeroot; do
+	vial exec $o "$IMG" true
+	like "$RC|$ERR" "^255\|vial: exec: --(userns|fakeroot): not supported: [^\n]*$" "$o is refused in one line"
+done
+unlike "$ERR" "No valid /bin/sh|doesn't exist in container|executable file not found" \
+	"and cwltool's --userns probe reads it as no"
+vial exec --userns=false "$IMG" true
+is "$RC" 0 "--userns=false is accepted"
+run as $TU env FOO=bar "$VIAL" exec --cleanenv=false "$IMG" sh -c 'echo $FOO'
+is "$OUT" "bar" "--cleanenv=false leaves the environment"
+run as $TU env FOO=bar "$VIAL" exec --cleanenv=true "$IMG" sh -c 'echo $FOO'
+is "$OUT" "" "--cleanenv=true cleans it"
+vial exec --contain=maybe "$IMG" true
+is "$RC|$ERR" "255|vial: --contain=maybe: expected true or false" "a flag's value must be a boolean"
+vial exec -ce "$IMG" sh -c 'ls /dev | grep -c ^pts$'
+is "$OUT" "1" "short flags combine (-ce)"
+vial exec -B"$D:/data" "$IMG" cat /data/f
+is "$OUT" "data" "a short option's value may follow it (-BSRC)"
+vial exec --no-eval --no-init --nocolor "$IMG" true
+like "$RC|$ERR" "^255\|vial: exec: unknown option --nocolor" "--nocolor is global only"
+vial exec --no-eval --no-init --no-privs "$IMG" true
+is "$RC|$ERR" "0|" "--no-eval, --no-init and --no-privs are accepted"
+clean "option table"
+
+# --- network
+vial exec --net --network none "$IMG" ls /sys/class/net
+is "$OUT" "lo" "--net --network none: a network namespace with loopback only"
+vial exec --network none "$IMG" ls /sys/class/net
+is "$OUT" "lo" "--network none alone isolates too"
+vial exec --net --network bridge "$IMG" true
+is "$RC|$ERR" "255|vial: --network bridge: vial makes only an isolated network namespace (--network none: loopback only)" \
+	"--network bridge is refused clearly"
+clean "network"
+
+# --- URIs
+vial exec docker://ubuntu:22.04 true
+is "$RC|$ERR" '255|vial: docker://ubuntu:22.04: vial runs local image files only; build one with `apptainer build ubuntu_22.04.sif docker://ubuntu:22.04` or mksquashfs' \
+	"a docker:// image: one line saying how to make a local one"
+for u in library://lab/default/tool:1 oras://reg/x:2 shub://a/b https://example.org/x.sif; do
+	vial run "$u"
+	like "$RC|$ERR" "^255\|vial: ${u//./\\.}: vial runs local image files only" "$u is refused the same way"
+done
+clean "URIs"
+
+# --- --mount
+vial exec --mount type=bind,source="$D",target=/data "$IMG" cat /data/f
+is "$OUT" "data" "--mount type=bind,source=,target= binds"
+vial exec --mount="type=bind,src=$D,dst=/data,readonly" "$IMG" sh -c 'echo x > /data/x'
+like "$RC|$ERR" "^[12]\|.*Read-only file system" "--mount src=,dst=,readonly is read-only"
+vial exec --mount type=bind,source="$D",destination=/d,ro "$IMG" grep " /d " /proc/self/mountinfo
+like "$OUT" " /d ro,nosuid,nodev" "destination= and ro work too"
+vial exec --mount type=volume,source=x,target=/y "$IMG" true
+is "$RC|$ERR" "255|vial: --mount: vial needs type=bind, source= and target=" "a --mount other than a bind is refused"
+clean "mount"
+
+# --- --env, --env-file
+vial exec --env A=1,B=2 "$IMG" sh -c 'echo "$A|$B"'
+is "$OUT" "1|2" "--env A=1,B=2 sets both, as Apptainer splits it"
+vial exec --env A=1,2 "$IMG" sh -c 'echo "$A"'
+is "$OUT" "1,2" "--env with one = keeps its commas"
+vial exec --env 'A="x,y",B=z' "$IMG" sh -c 'echo "$A|$B"'
+is "$OUT" "x,y|z" "a quoted value keeps its comma"
+clean "env"
+
+done_testing
