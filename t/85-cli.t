@@ -134,4 +134,74 @@ vial exec --env 'A="x,y",B=z' "$IMG" sh -c 'echo "$A|$B"'
 is "$OUT" "x,y|z" "a quoted value keeps its comma"
 clean "env"
 
+# --- --no-mount
+vial exec --no-mount home "$IMG" ls "/home/$TU"
+is "$RC" 1 "--no-mount home binds no home"
+vial exec --no-mount tmp "$IMG" sh -c "ls /tmp/$(basename "$T")"
+is "$RC" 1 "--no-mount tmp leaves the image's /tmp"
+vial exec --no-mount dev "$IMG" ls /dev
+is "$OUT" "" "--no-mount dev leaves the image's (empty) /dev"
+vial exec --no-mount bind-paths "$IMG" cat /etc/hosts
+is "$RC" 1 "--no-mount bind-paths leaves out the site's binds"
+vial exec --no-mount /etc/hosts "$IMG" sh -c 'test ! -e /etc/hosts && test -e /etc/resolv.conf'
+is "$RC" 0 "--no-mount DST leaves out that site bind, and only that one"
+vial exec --no-mount hostfs,proc "$IMG" ls /proc
+is "$RC|$OUT" "0|" "--no-mount hostfs is accepted, proc leaves /proc empty"
+vial exec --no-mount etc "$IMG" true
+like "$RC|$ERR" "^255\|vial: --no-mount etc: unknown" "an unknown --no-mount name is refused"
+clean "no-mount"
+
+# --- --writable-tmpfs
+vial exec --no-mount tmp "$IMG" sh -c 'echo x > /tmp/w'
+is "$RC" 1 "without --writable-tmpfs the image is read-only"
+vial exec --no-mount tmp --writable-tmpfs "$IMG" sh -c 'echo x > /tmp/w && cat /tmp/w'
+is "$OUT" "x" "--writable-tmpfs makes it writable for the run"
+vial exec --writable-tmpfs "$IMG" grep " / / " /proc/self/mountinfo
+like "$OUT" " / / rw,nosuid,nodev" "still nosuid,nodev"
+clean "writable-tmpfs"
+
+# --- --contain's /tmp, -W, binds under the private /tmp
+vial exec -c -B "$D:/tmp/work/in" "$IMG" cat /tmp/work/in/f
+is "$OUT" "data" "a bind under --contain's private /tmp is made (miniwdl)"
+W=$T/wd; mkdir -p "$W"; chown $TU "$W"
+vial exec -c -W "$W" "$IMG" sh -c 'echo t > /tmp/t; echo v > /var/tmp/v; echo h > ~/h'
+is "$(cat "$W/tmp/t" "$W/var_tmp/v" "$W/home/h" 2>&1)" "t
+v
+h" "-c -W DIR: /tmp, /var/tmp and home are DIR/tmp, DIR/var_tmp, DIR/home"
+is "$(stat -c %U "$W/tmp")" "$TU" "made as the caller"
+vial exec -c -W "$W" -B "$D:/tmp/sub/in" "$IMG" cat /tmp/sub/in/f
+is "$OUT|$(stat -c %U "$W/tmp/sub")" "data|$TU" "a bind under -W's /tmp: its mount point made as the caller"
+clean "workdir"
+
+# --- --home: a directory the caller may use, never another user's home
+P=$T/project; mkdir -p "$P"; chown root:$TG "$P"; chmod 2775 "$P"
+vial exec --home "$P" "$IMG" sh -c 'echo $HOME; touch ~/x'
+is "$RC|$OUT" "0|$P" "--home of a group directory (2775 root:group) the caller can write"
+mkdir -p "$T/other"; chown $TU2 "$T/other"; chmod 755 "$T/other"
+vial exec --home "$T/other" "$IMG" true
+is "$RC|$ERR" "255|vial: home $T/other: not yours, not writable by you, not your working directory" \
+	"--home of another user's 0755 home is refused"
+mkdir -p "$T/ro"; chmod 755 "$T/ro"
+run as $TU sh -c "cd '$T/ro' && '$VIAL' exec --home \$PWD '$IMG' sh -c 'echo \$HOME'"
+is "$RC|$OUT" "0|$T/ro" "--home \$PWD of a directory the caller cannot write (Snakemake)"
+clean "home"
+
+# --- --contain's /dev
+# (through pipes of the caller's: /proc/self/fd/N reopens the file, with its modes)
+OUT=$(as $TU sh -c "'$VIAL' -q exec -c '$IMG' sh -c 'echo e > /dev/stderr; echo o > /dev/stdout' 2>&1 | sort")
+is "$OUT" "e
+o" "--contain has /dev/stdout and /dev/stderr (cwltool)"
+vial exec -c "$IMG" sh -c 'readlink /dev/stdin; readlink /dev/fd'
+is "$OUT" "/proc/self/fd/0
+/proc/self/fd" "/dev/stdin and /dev/fd"
+vial exec -c --no-mount devpts "$IMG" sh -c 'ls /dev/pts | wc -l'
+is "$OUT" "0" "--no-mount devpts leaves --contain's devpts out"
+clean "contain dev"
+
+# --- a site bind onto an in-image symlink (Debian's /etc/localtime)
+vial exec "$SING" md5sum /etc/localtime
+is "$OUT" "$(md5sum /etc/localtime)" "the host's /etc/localtime reaches an image whose own is a symlink"
+vial exec "$SING" readlink /etc/localtime
+is "$OUT" "/usr/share/zoneinfo/Etc/UTC" "and the image's symlink stays"
+clean "localtime"
 done_testing
