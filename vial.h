@@ -102,7 +102,7 @@ struct launch {
 	size_t nbinds;
 	const char **setenv;	/* --env X=Y, in order */
 	size_t nsetenv;
-	const char **fileenv;	/* --env-file's X=Y, below SINGULARITYENV_ and --env */
+	const char **fileenv;	/* --env-file's X=Y: over SINGULARITYENV_, under --env */
 	size_t nfileenv;
 	const char *home_src, *home_dst;	/* -H; NULL: the passwd home */
 	const char *pwd, *shell, *hostname;

@@ -132,6 +132,12 @@ vial exec --env A=1,2 "$IMG" sh -c 'echo "$A"'
 is "$OUT" "1,2" "--env with one = keeps its commas"
 vial exec --env 'A="x,y",B=z' "$IMG" sh -c 'echo "$A|$B"'
 is "$OUT" "x,y|z" "a quoted value keeps its comma"
+printf '# comment\nE1=one\nexport E2="two words"\n\nE3=a=b\n' > "$T/envf"; chown $TU "$T/envf"
+vial exec --env-file "$T/envf" --env E3=cli "$IMG" sh -c 'echo "$E1|$E2|$E3"'
+is "$OUT" "one|two words|cli" "--env-file sets its variables, --env wins over it"
+chmod 600 "$T/envf"; chown root "$T/envf"
+vial exec --env-file "$T/envf" "$IMG" true
+is "$RC|$ERR" "255|vial: --env-file $T/envf: Permission denied" "--env-file is read with the caller's rights"
 clean "env"
 
 # --- --no-mount
@@ -185,6 +191,42 @@ mkdir -p "$T/ro"; chmod 755 "$T/ro"
 run as $TU sh -c "cd '$T/ro' && '$VIAL' exec --home \$PWD '$IMG' sh -c 'echo \$HOME'"
 is "$RC|$OUT" "0|$T/ro" "--home \$PWD of a directory the caller cannot write (Snakemake)"
 clean "home"
+
+# --- the environment, as Apptainer sets it
+run as $TU env PATH=/host/bin:/usr/bin:/bin LD_LIBRARY_PATH=/host/lib "$VIAL" exec "$IMG" \
+	sh -c 'echo "$PATH|$LD_LIBRARY_PATH"'
+is "$OUT" "$DEFPATH|" "PATH is the image's default, the host's LD_LIBRARY_PATH stays out"
+run as $TU env PATH=/host/bin:/usr/bin:/bin "$VIAL" exec "$SING" sh -c 'echo "$PATH"'
+is "$OUT" "/img/bin:/bin" "PATH from the image's env scripts"
+run as $TU env SINGULARITYENV_PATH=/mine:/bin "$VIAL" exec "$SING" sh -c 'echo "$PATH"'
+is "$OUT" "/mine:/bin" "SINGULARITYENV_PATH sets it"
+run as $TU env SINGULARITYENV_PREPEND_PATH=/pre APPTAINERENV_APPEND_PATH=/app \
+	"$VIAL" exec "$SING" sh -c 'echo "$PATH"'
+is "$OUT" "/pre:/img/bin:/bin:/app" "PREPEND_PATH and APPEND_PATH extend the image's PATH"
+run as $TU env APPTAINERENV_PREPEND_PATH=/pre "$VIAL" exec "$IMG" sh -c 'echo "$PATH"'
+is "$OUT" "/pre:$DEFPATH" "also without env scripts"
+run as $TU env http_proxy=h HTTPS_PROXY=s no_proxy=n FOO=x "$VIAL" exec -e "$IMG" \
+	sh -c 'echo "$http_proxy|$HTTPS_PROXY|$no_proxy|$FOO"'
+is "$OUT" "h|s|n|" "--cleanenv keeps the proxy variables"
+for v in SINGULARITY_BIND SINGULARITY_BINDPATH APPTAINER_BIND APPTAINER_BINDPATH; do
+	run as $TU env $v="$D:/envbind" "$VIAL" exec "$IMG" cat /envbind/f
+	is "$OUT" "data" "$v binds as -B does"
+done
+run as $TU sh -c "echo 'echo \$0' | '$VIAL' shell '$SING'"
+is "$OUT" "bash-here" "shell starts /bin/bash where the image has it"
+run as $TU sh -c "echo 'echo sh-here' | '$VIAL' shell '$IMG'"
+is "$OUT" "sh-here" "else /bin/sh"
+run as $TU env SINGULARITY_SHELL=/bin/true "$VIAL" shell "$SING"
+is "$RC|$OUT" "0|" "SINGULARITY_SHELL chooses the shell"
+run as $TU env APPTAINER_SHELL=/bin/true "$VIAL" shell -s /bin/false "$SING"
+is "$RC" 1 "-s wins over APPTAINER_SHELL"
+N=$T/nosh; mkdir -p "$N/bin" "$N/.singularity.d/env"; cp "$TOP/t/probe" "$N/bin/probe"
+echo 'export X=1' > "$N/.singularity.d/env/90-environment.sh"
+mksquashfs "$N" "$T/nosh.sqfs" -quiet -noappend -all-root >/dev/null; chmod 644 "$T/nosh.sqfs"
+vial exec "$T/nosh.sqfs" /bin/probe exit 0
+is "$RC|$ERR" "0|vial: warning: the image has /.singularity.d/env but no /bin/sh: its environment scripts are not sourced" \
+	"an image without /bin/sh: its env scripts are not skipped silently"
+clean "environment"
 
 # --- --contain's /dev
 # (through pipes of the caller's: /proc/self/fd/N reopens the file, with its modes)
