@@ -50,6 +50,10 @@ run as $TU env PATH="$UPATH" "$T/exe.img" x y
 is "$OUT|$RC" "run x y|0" "an image executed directly (#! run-singularity) runs its runscript"
 run as $TU env PATH="$UPATH" singularity exec "$IMG" sh -c 'exit 3'
 is "$RC" 3 "singularity exec runs like vial exec"
+flock /tmp/vial-build.lock make -C "$TOP" -s install PREFIX="$T/inst" LINKS=1 >"$T/inst.log" 2>&1 ||
+	diag "make install failed:" "$(cat "$T/inst.log")"
+is "$(cd "$T/inst/bin" && for c in singularity apptainer run-singularity; do readlink $c; done | sort -u)" \
+	"vial" "make install LINKS=1 links singularity, apptainer and run-singularity to vial"
 clean "personality"
 
 # --- global options before the verb
