@@ -14,7 +14,7 @@
 
 #include "vial.h"
 
-enum { G = 1, A = 2 };		/* before the verb (global), after it (action) */
+enum { G = 1, A = 2, I = 4 };	/* before the verb (global), after exec|run|shell, inspect */
 
 struct opt {
 	const char *name;	/* --name */
@@ -313,6 +313,12 @@ static void set_no_umask(struct launch *l, const struct opt *o, char *arg)
 	l->umask = 022;
 }
 
+static void set_inspect(struct launch *l, const struct opt *o, char *arg)
+{
+	(void)arg;
+	l->inspect |= strcmp(o->name, "json") ? inspect_bit(o->name) : INSPECT_JSON;
+}
+
 static void refuse(struct launch *l, const struct opt *o, char *arg)
 {
 	(void)arg;
@@ -330,7 +336,7 @@ static const struct opt opts[] = {
 	{ "quiet", 'q', G, NULL, 0, set_quiet, "print no warnings, only errors" },
 	{ "silent", 's', G, NULL, 0, set_quiet, "the same as --quiet" },
 	{ "nocolor", 0, G, NULL, 0, NULL, ACCEPTED },
-	{ "help", 'h', G | A, NULL, 0, set_verb, "this help" },
+	{ "help", 'h', G | A | I, NULL, 0, set_verb, "this help" },
 	{ "version", 0, G, NULL, 0, set_verb, "the version (Apptainer's, called so)" },
 	{ "config", 'c', G, "FILE", 0, refuse,
 	  "vial has no configuration file: its policy is compiled in (vial config)" },
@@ -368,6 +374,14 @@ static const struct opt opts[] = {
 	{ "compat", 0, A, NULL, 0, set_compat, "--containall --writable-tmpfs --no-umask" },
 	{ "no-privs", 0, A, NULL, 0, NULL, "(accepted: vial always drops every privilege)" },
 	{ "drop-caps", 0, A, "CAPS", 0, NULL, "(accepted: vial always drops every capability)" },
+	/* after inspect: the image's metadata, as Apptainer prints it */
+	{ "labels", 'l', I, NULL, 0, set_inspect, "labels (/.singularity.d/labels.json)" },
+	{ "runscript", 'r', I, NULL, 0, set_inspect, "the runscript" },
+	{ "environment", 'e', I, NULL, 0, set_inspect, "/.singularity.d/env/90-environment.sh" },
+	{ "deffile", 'd', I, NULL, 0, set_inspect, "the definition file it was built from" },
+	{ "helpfile", 'H', I, NULL, 0, set_inspect, "the runscript's help" },
+	{ "test", 't', I, NULL, 0, set_inspect, "the test script" },
+	{ "json", 'j', I, NULL, 0, set_inspect, "as Apptainer's JSON" },
 	/* what vial cannot honour: one line saying why */
 	{ "userns", 'u', A, NULL, 0, refuse, "not supported: vial is setuid root and makes "
 	  "no user namespace" },
@@ -549,7 +563,7 @@ void cli_parse(int argc, char **argv, struct launch *l)
 			i++;
 			break;
 		}
-		i += opt_one(l, A, argv + i);
+		i += opt_one(l, strcmp(l->verb, "inspect") ? A : I, argv + i);
 	}
 	if (i < argc)
 		l->img.path = argv[i++];
@@ -583,13 +597,15 @@ void cli_usage(FILE *f)
 	fputs("usage: vial [global options] exec  [options] IMAGE COMMAND [ARG...]\n"
 	      "       vial [global options] run   [options] IMAGE [ARG...]\n"
 	      "       vial [global options] shell [options] IMAGE\n"
-	      "       vial inspect IMAGE\n"
+	      "       vial inspect [options] IMAGE\n"
 	      "       vial config | version | help\n"
 	      "       run-singularity [options] IMAGE [ARG...]   (vial linked so)\n"
 	      "global options:\n", f);
 	usage_opts(f, G);
 	fputs("options of exec, run and shell (--flag=false: off):\n", f);
 	usage_opts(f, A);
+	fputs("options of inspect (none: vial's own summary, never mounted):\n", f);
+	usage_opts(f, I);
 	fputs("      --                       end of options\n"
 	      "refused, with a line saying why:\n ", f);
 	for (size_t i = 0, col = 1; i < LEN(opts); i++) {

@@ -275,6 +275,9 @@ static _Noreturn void exec_command(struct launch *l)
 
 static void launch(struct launch *l)
 {
+	/* inspect with a flag reads files in the image: it mounts it */
+	int inspect = !strcmp(l->verb, "inspect"), mounts = !inspect || l->inspect;
+
 	if (!l->img.path)
 		die("%s: no image given (see vial help)", l->verb);
 	self_check();
@@ -282,15 +285,16 @@ static void launch(struct launch *l)
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
 	/* Namespaces first, so every fd vial opens (the image too) is in
 	 * the mount namespace it will mount in. */
-	if (strcmp(l->verb, "inspect"))
+	if (mounts)
 		ns_enter();
 	image_open(&l->img);
 	image_probe(&l->img);
-	if (!strcmp(l->verb, "inspect")) {
+	if (inspect && (!l->inspect || l->img.protected)) {
 		image_inspect(&l->img);
 		exit(0);
 	}
-	choose_command(l);
+	if (!inspect)
+		choose_command(l);
 	image_check_policy(&l->img);
 	/* Files written over a protected image's would run inside it. */
 	if (l->img.protected && l->writable_tmpfs)
@@ -309,6 +313,8 @@ static void launch(struct launch *l)
 	 * go before the ids become the caller's. */
 	fd_close_all(1, l->linger_go, init_pipe(), -1);
 	priv_drop_forever();
+	if (inspect)
+		inspect_print(l);
 	if (l->pid)
 		init_run(l->linger_go);	/* PID 1 reaps and relays there */
 	exec_command(l);

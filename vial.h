@@ -110,6 +110,7 @@ struct launch {
 	unsigned no_mount;	/* NM_* */
 	uint64_t no_site;	/* site binds (bit = index) left out by --no-mount */
 	int no_home, contain, cleanenv, pid, ipc, net, writable_tmpfs;
+	unsigned inspect;	/* inspect --labels ...: inspect_bit()s, INSPECT_JSON */
 	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
@@ -228,6 +229,11 @@ void init_run(int go);
 char **env_build(const struct launch *l);
 char **env_wrap(char **argv);
 void env_drop_loader(void);
+
+/* inspect.c: Apptainer's inspect, read inside the built container */
+#define INSPECT_JSON (1u << 31)
+unsigned inspect_bit(const char *flag);
+__attribute__((noreturn)) void inspect_print(const struct launch *l);
 
 /* etc.c */
 void etc_prepare(const char *home);

@@ -250,4 +250,25 @@ is "$OUT" "$(md5sum /etc/localtime)" "the host's /etc/localtime reaches an image
 vial exec "$SING" readlink /etc/localtime
 is "$OUT" "/usr/share/zoneinfo/Etc/UTC" "and the image's symlink stays"
 clean "localtime"
+# --- inspect, as Apptainer prints it
+vial inspect --labels "$SING"
+is "$OUT" "org.label-schema.schema-version: 1.0
+maintainer: lab" "inspect --labels prints labels.json as key: value"
+vial inspect -r "$SING"
+is "$OUT" '#!/bin/sh
+echo "run $*"' "inspect --runscript prints the runscript"
+vial inspect --environment "$SING"
+is "$OUT" "=== /.singularity.d/env/90-environment.sh ===
+export MYVAR=fromimage
+export PATH=/img/bin:/bin" "inspect --environment prints 90-environment.sh"
+vial inspect --json --labels --runscript "$SING"
+J=$(python3 -c 'import json,sys; d=json.load(sys.stdin); a=d["data"]["attributes"]
+print(d["type"], a["labels"]["maintainer"], a["runscript"].splitlines()[0])' <<<"$OUT" 2>&1)
+is "$J" "container lab #!/bin/sh" "inspect --json: Apptainer's JSON, labels and runscript"
+vial inspect --json "$IMG"
+J=$(python3 -c 'import json,sys; print(json.load(sys.stdin).get("data", {}).get("attributes", {}))' <<<"$OUT" 2>&1)
+is "$J" "{'labels': {}}" "inspect --json of an image without labels: what cwltool's sandbox check reads"
+vial inspect "$IMG"
+like "$OUT" "^$IMG: squashfs" "inspect without a flag is vial's own summary"
+clean "inspect"
 done_testing
