@@ -370,6 +370,7 @@ static const struct opt opts[] = {
 	{ "pwd", 0, A, "DIR", F(pwd), opt_string, "working directory inside" },
 	{ "shell", 's', A, "SHELL", F(shell), opt_string,
 	  "for shell (also APPTAINER_SHELL)" },
+	/* GPUs: --nv and --rocm, one line each, go here */
 	{ "no-umask", 0, A, NULL, 0, set_no_umask, "umask 0022 inside, not yours" },
 	{ "compat", 0, A, NULL, 0, set_compat, "--containall --writable-tmpfs --no-umask" },
 	{ "no-privs", 0, A, NULL, 0, NULL, "(accepted: vial always drops every privilege)" },
@@ -512,6 +513,8 @@ static void refuse_uri(const char *path)
 		return;
 	name = strrchr(p + 3, '/') ? strrchr(p + 3, '/') + 1 : p + 3;
 	snprintf(sif, sizeof sif, "%.*s.sif", (int)strcspn(name, "@"), *name ? name : "image");
+	if (strlen(sif) > 8 && !strcmp(sif + strlen(sif) - 8, ".sif.sif"))
+		sif[strlen(sif) - 4] = 0;	/* https://host/x.sif: x.sif */
 	for (char *c = sif; *c; c++)
 		*c = *c == ':' ? '_' : *c;
 	die("%s: vial runs local image files only; build one with "

@@ -139,6 +139,8 @@ is "$OUT" "x,y|z" "a quoted value keeps its comma"
 printf '# comment\nE1=one\nexport E2="two words"\n\nE3=a=b\n' > "$T/envf"; chown $TU "$T/envf"
 vial exec --env-file "$T/envf" --env E3=cli "$IMG" sh -c 'echo "$E1|$E2|$E3"'
 is "$OUT" "one|two words|cli" "--env-file sets its variables, --env wins over it"
+run as $TU env SINGULARITYENV_E1=prefixed "$VIAL" exec --env-file "$T/envf" "$IMG" sh -c 'echo "$E1"'
+is "$OUT" "one" "--env-file wins over SINGULARITYENV_"
 chmod 600 "$T/envf"; chown root "$T/envf"
 vial exec --env-file "$T/envf" "$IMG" true
 is "$RC|$ERR" "255|vial: --env-file $T/envf: Permission denied" "--env-file is read with the caller's rights"
