@@ -634,8 +634,8 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 	char name[NAME_MAX + 1];
 	int dir, fd;
 
-	if (h->cwd < 0 || (l->no_mount & NM_CWD) || !strcmp(c, "/") || under(c, "/tmp") || under(c, "/var/tmp") ||
-	    (h->home >= 0 && under(c, h->home_dst)))
+	if (h->cwd < 0 || (l->no_mount & NM_CWD) || !strcmp(c, "/") || under(c, "/tmp") ||
+	    under(c, "/var/tmp") || (h->home >= 0 && under(c, h->home_dst)))
 		return;
 	for (size_t i = 0; i < l->nbinds; i++)
 		if (under(c, l->binds[i].dst))
