@@ -236,14 +236,16 @@ static void opt_no_mount(struct launch *l, const struct opt *o, char *arg)
 {
 	static const struct { const char *name; unsigned bit; } what[] = {
 		{ "hostfs", 0 }, { "home", NM_HOME }, { "cwd", NM_CWD }, { "tmp", NM_TMP },
-		{ "dev", NM_DEV }, { "devpts", NM_DEVPTS }, { "proc", NM_PROC },
-		{ "sys", NM_SYS },
+		{ "dev", NM_DEV }, { "devpts", NM_DEVPTS }, { "sys", NM_SYS },
 	};
 	char *save = NULL;
 
 	(void)o;
 	for (char *m = strtok_r(arg, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
 		size_t i = 0, found = 0;
+		/* vial closes its fds through /proc/self/fd after the pivot */
+		if (!strcmp(m, "proc"))
+			die("--no-mount proc: not supported: vial needs the container's /proc");
 		for (; i < LEN(what) && strcmp(m, what[i].name); i++)
 			;
 		if (i < LEN(what)) {
@@ -255,8 +257,8 @@ static void opt_no_mount(struct launch *l, const struct opt *o, char *arg)
 			if (!strcmp(m, "bind-paths") || !strcmp(m, policy.binds[i].dst))
 				l->no_site |= (uint64_t)1 << i, found = 1;
 		if (!found && strcmp(m, "bind-paths"))
-			die("--no-mount %s: unknown (hostfs, home, cwd, tmp, dev, devpts, proc, "
-			    "sys, bind-paths or a default bind's destination)", m);
+			die("--no-mount %s: unknown (hostfs, home, cwd, tmp, dev, devpts, sys, "
+			    "bind-paths or a default bind's destination)", m);
 	}
 	if (l->no_mount & NM_HOME)
 		l->no_home = 1;
@@ -352,7 +354,7 @@ static const struct opt opts[] = {
 	{ "workdir", 'W', A, "DIR", F(workdir), opt_string,
 	  "--contain's /tmp, /var/tmp and home in DIR" },
 	{ "no-mount", 0, A, "LIST", 0, opt_no_mount,
-	  "leave out home,cwd,tmp,dev,devpts,proc,sys,\n"
+	  "leave out home,cwd,tmp,dev,devpts,sys,\n"
 	  "                               bind-paths (the site's binds) or one DST" },
 	{ "writable-tmpfs", 0, A, NULL, F(writable_tmpfs), NULL,
 	  "the root writable, in memory, for this run" },

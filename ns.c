@@ -792,9 +792,7 @@ static void mount_system(int root, struct launch *l, struct host *h)
 
 	/* The host's /proc (and its hidepid= policy) in the host's PID
 	 * namespace; a new one for a new PID namespace. */
-	if (l->no_mount & NM_PROC)
-		;
-	else if (l->pid)
+	if (l->pid)
 		mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
 	else
 		bind_fd(root, h->proc, "/proc", f | MS_NOEXEC, 0);

@@ -87,8 +87,7 @@ struct loopdev {
 };
 
 /* --no-mount: what vial mounts by default and may leave out */
-enum { NM_HOME = 1, NM_CWD = 2, NM_TMP = 4, NM_DEV = 8, NM_DEVPTS = 16, NM_PROC = 32,
-       NM_SYS = 64 };
+enum { NM_HOME = 1, NM_CWD = 2, NM_TMP = 4, NM_DEV = 8, NM_DEVPTS = 16, NM_SYS = 32 };
 
 struct launch {
 	const char *verb;	/* exec, run, shell, inspect */

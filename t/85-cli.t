@@ -157,8 +157,11 @@ vial exec --no-mount bind-paths "$IMG" cat /etc/hosts
 is "$RC" 1 "--no-mount bind-paths leaves out the site's binds"
 vial exec --no-mount /etc/hosts "$IMG" sh -c 'test ! -e /etc/hosts && test -e /etc/resolv.conf'
 is "$RC" 0 "--no-mount DST leaves out that site bind, and only that one"
-vial exec --no-mount hostfs,proc "$IMG" ls /proc
-is "$RC|$OUT" "0|" "--no-mount hostfs is accepted, proc leaves /proc empty"
+vial exec --no-mount hostfs,sys "$IMG" ls /sys
+is "$RC|$OUT" "0|" "--no-mount hostfs is accepted, sys leaves /sys empty"
+vial exec --no-mount proc "$IMG" true
+is "$RC|$ERR" "255|vial: --no-mount proc: not supported: vial needs the container's /proc" \
+	"--no-mount proc is refused: vial needs /proc"
 vial exec --no-mount etc "$IMG" true
 like "$RC|$ERR" "^255\|vial: --no-mount etc: unknown" "an unknown --no-mount name is refused"
 clean "no-mount"
