@@ -297,7 +297,7 @@ static void launch(struct launch *l)
 		choose_command(l);
 	image_check_policy(&l->img);
 	/* Files written over a protected image's would run inside it. */
-	if (l->img.protected && l->writable_tmpfs)
+	if (l->img.protected && l->writable_tmpfs && !policy.protected_user_code)
 		die("%s: --writable-tmpfs: not with a protected image", l->img.path);
 	if (l->img.protected)
 		protect_audit(&l->img, l->argv, l->cwd);
