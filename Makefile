@@ -20,7 +20,7 @@ DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
 	   -DBUILD_CC='"$(shell $(CC) -dumpversion 2>/dev/null | sed 's/^/gcc /')"' \
 	   -DCAPNG_VERSION='"$(CAPNG_VER)"'
 CAPNG_VER = 0.8.3
-SRC      = main.c priv.c image.c sif.c protect.c loop.c linger.c ns.c etc.c init.c env.c config.c fd.c mnt.c confine.c
+SRC      = main.c cli.c priv.c image.c sif.c protect.c loop.c linger.c ns.c etc.c init.c env.c inspect.c config.c fd.c mnt.c confine.c
 # Objects per site config, so `make CONFIG=site.h OUT=/path/vial` never
 # mixes two policies.
 OUT     ?= vial
@@ -67,10 +67,19 @@ pkgs:
 
 deps: pkgs $(CAPNG)
 
+# LINKS=1: also singularity, apptainer and run-singularity, links to vial
+# that answer as Apptainer does (off by default: they would shadow a real
+# Singularity or Apptainer installed on the same PATH).
+LINKS   ?= 0
+ALIASES  = singularity apptainer run-singularity
+
 install: vial
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -o root -g root -m 4755 vial $(DESTDIR)$(PREFIX)/bin/vial
 	install -o root -g root -m 0644 vial.1 $(DESTDIR)$(PREFIX)/share/man/man1/vial.1
+	if [ "$(LINKS)" = 1 ]; then \
+		for n in $(ALIASES); do ln -sfn vial $(DESTDIR)$(PREFIX)/bin/$$n || exit 1; done; \
+	fi
 
 # The main job: build, install setuid in a local prefix, make a busybox
 # image, and run a command in it as an unprivileged user.

@@ -16,6 +16,7 @@ const struct policy policy = {
 	.binds = DEFAULT_BINDS,
 	.nbinds = LEN(DEFAULT_BINDS),
 	.user_binds = ALLOW_USER_BINDS,
+	.writable_tmpfs_size = WRITABLE_TMPFS_SIZE,
 	.linger = LOOP_LINGER,
 	.linger_dir = LINGER_DIR,
 	.protected_user_code = PROTECTED_USER_CODE,

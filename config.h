@@ -114,6 +114,14 @@ static const struct bind DEFAULT_BINDS[] = {
 };
 
 /*
+ * Size cap of the in-memory layer that --writable-tmpfs makes writable
+ * for one run (what the command writes over the image goes there, and is
+ * gone when the container is). Default: "64m". Risk: each such run may
+ * hold this much memory (tmpfs) until it ends.
+ */
+#define WRITABLE_TMPFS_SIZE "64m"
+
+/*
  * May users bind host paths of their own choosing (-B)? Sources are
  * always opened with the user's own rights. Default: 1.
  */

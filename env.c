@@ -1,8 +1,11 @@
 /*
  * The command's environment, built after the final drop (vial reads no
- * variable while privileged): the caller's (or a minimal one with
- * --cleanenv), then SINGULARITYENV_X / APPTAINERENV_X and --env X=Y as X,
- * which also win over the image's /.singularity.d/env scripts.
+ * variable while privileged), as Apptainer builds it: the caller's (or a
+ * minimal one with --cleanenv) but PATH, which is the image's (its env
+ * scripts, else a default), and LD_LIBRARY_PATH, which stays outside (the
+ * host's libraries are not the image's); then SINGULARITYENV_X /
+ * APPTAINERENV_X, --env-file and --env set X, winning over the image's
+ * /.singularity.d/env scripts; X = PREPEND_PATH / APPEND_PATH extend PATH.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@ static char **env;		/* NAME=VALUE, NULL-terminated */
 static size_t nenv;
 static const char **forced;	/* NAME=VALUE set by SINGULARITYENV_ and --env */
 static size_t nforced;
+static const char *prepend, *append;	/* ..._PREPEND_PATH, ..._APPEND_PATH */
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -44,6 +48,14 @@ static char *set(const char *name, size_t len, const char *value)
 
 static void force(const char *name, size_t len, const char *value)
 {
+	if (len == 12 && !strncmp(name, "PREPEND_PATH", len)) {
+		prepend = value;
+		return;
+	}
+	if (len == 11 && !strncmp(name, "APPEND_PATH", len)) {
+		append = value;
+		return;
+	}
 	forced = xrealloc(forced, (nforced + 1) * sizeof *forced);
 	forced[nforced++] = set(name, len, value);
 }
@@ -70,26 +82,39 @@ static void prefixed(char **envp, const char *prefix)
 	}
 }
 
+/* The caller's variables that do not pass into the container. */
+static int stays_out(const char *e)
+{
+	return !strncmp(e, "SINGULARITYENV_", 15) || !strncmp(e, "APPTAINERENV_", 13) ||
+	       !strncmp(e, "PATH=", 5) || !strncmp(e, "LD_LIBRARY_PATH=", 16);
+}
+
+static void force_all(const char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		force(v[i], (size_t)(strchr(v[i], '=') - v[i]), strchr(v[i], '=') + 1);
+}
+
 char **env_build(const struct launch *l)
 {
-	static const char *keep[] = { "HOME", "TERM", "USER" };
+	static const char *keep[] = { "HOME", "TERM", "USER", "http_proxy", "https_proxy",
+				      "ftp_proxy", "no_proxy", "all_proxy", "HTTP_PROXY",
+				      "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY" };
 	const char *name = strrchr(l->img.path, '/');
 
 	env = xrealloc(NULL, sizeof *env);
 	env[0] = NULL;
 	for (char **e = l->envp; !l->cleanenv && *e; e++)
-		if (strchr(*e, '=') && strncmp(*e, "SINGULARITYENV_", 15) &&
-		    strncmp(*e, "APPTAINERENV_", 13))
+		if (strchr(*e, '=') && !stays_out(*e))
 			set(*e, (size_t)(strchr(*e, '=') - *e), strchr(*e, '=') + 1);
 	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++) {
 		const char *v = get(l->envp, keep[i]);
 		if (v)
 			set(keep[i], strlen(keep[i]), v);
 	}
-	if (l->cleanenv) {
+	if (l->cleanenv)
 		set("LANG", 4, "C");
-		set("PATH", 4, SANE_PATH);
-	}
+	set("PATH", 4, SANE_PATH);	/* the image's env scripts may set their own */
 	/* HOME is where the home is inside, as Singularity has it. */
 	set("HOME", 4, l->home_src ? l->home_dst : priv_user()->home);
 	name = name ? name + 1 : l->img.path;
@@ -101,9 +126,8 @@ char **env_build(const struct launch *l)
 		set("PS1", 3, "vial> ");
 	prefixed(l->envp, "SINGULARITYENV_");
 	prefixed(l->envp, "APPTAINERENV_");
-	for (size_t i = 0; i < l->nsetenv; i++)
-		force(l->setenv[i], (size_t)(strchr(l->setenv[i], '=') - l->setenv[i]),
-		      strchr(l->setenv[i], '=') + 1);
+	force_all(l->fileenv, l->nfileenv);
+	force_all(l->setenv, l->nsetenv);
 	return env;
 }
 
@@ -116,20 +140,63 @@ static int sh_name(const char *e)
 	       strspn(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-/* `export NAME='value';` with the value quoted for sh. */
+/* `v` in single quotes for sh. */
+static size_t quoted(char *out, const char *v)
+{
+	size_t n = (size_t)sprintf(out, "'");
+
+	for (; *v; v++)
+		n += (size_t)(*v == '\'' ? sprintf(out + n, "'\\''") : sprintf(out + n, "%c", *v));
+	return n + (size_t)sprintf(out + n, "'");
+}
+
+/* `export NAME='value';` */
 static size_t export(char *out, const char *e)
 {
-	size_t n = (size_t)sprintf(out, "export %.*s='", (int)(strchr(e, '=') - e), e);
+	size_t n = (size_t)sprintf(out, "export %.*s=", (int)(strchr(e, '=') - e), e);
 
-	for (const char *v = strchr(e, '=') + 1; *v; v++)
-		n += (size_t)(*v == '\'' ? sprintf(out + n, "'\\''") : sprintf(out + n, "%c", *v));
-	return n + (size_t)sprintf(out + n, "';");
+	n += quoted(out + n, strchr(e, '=') + 1);
+	return n + (size_t)sprintf(out + n, ";");
+}
+
+/* PATH with PREPEND_PATH and APPEND_PATH, where no shell will add them. */
+static void path_extend(void)
+{
+	const char *path = get(env, "PATH");
+	char *p;
+
+	if ((!prepend && !append) || !path)
+		return;
+	p = xrealloc(NULL, strlen(path) + (prepend ? strlen(prepend) : 0) +
+			   (append ? strlen(append) : 0) + 3);
+	sprintf(p, "%s%s%s%s%s", prepend ? prepend : "", prepend ? ":" : "", path,
+		append ? ":" : "", append ? append : "");
+	set("PATH", 4, p);	/* PATH is there: env does not move under environ */
+}
+
+/* The same in the wrapper's script, after the image's env scripts. */
+static size_t path_script(char *out)
+{
+	size_t n = 0;
+
+	if (prepend) {
+		n += (size_t)sprintf(out + n, "PATH=");
+		n += quoted(out + n, prepend);
+		n += (size_t)sprintf(out + n, ":\"$PATH\";");
+	}
+	if (append) {
+		n += (size_t)sprintf(out + n, "PATH=\"$PATH\":");
+		n += quoted(out + n, append);
+		n += (size_t)sprintf(out + n, ";");
+	}
+	return n + (size_t)sprintf(out + n, "export PATH;");
 }
 
 /*
  * Images built by Singularity/Apptainer carry /.singularity.d/env/\*.sh:
  * source them through the image's /bin/sh, re-export what the caller
- * forced, then exec the command.
+ * forced, extend PATH, then exec the command. An image without /bin/sh
+ * cannot source them: said on stderr (Apptainer has a shell of its own).
  */
 char **env_wrap(char **argv)
 {
@@ -138,15 +205,22 @@ char **env_wrap(char **argv)
 	size_t len = sizeof head + 16, n = 0;
 	char **v, *script;
 
-	if (access("/.singularity.d/env", X_OK) || access("/bin/sh", X_OK))
+	if (access("/.singularity.d/env", X_OK) == 0 && access("/bin/sh", X_OK))
+		warn("the image has /.singularity.d/env but no /bin/sh: "
+		     "its environment scripts are not sourced");
+	if (access("/.singularity.d/env", X_OK) || access("/bin/sh", X_OK)) {
+		path_extend();
 		return argv;
+	}
 	for (size_t i = 0; i < nforced; i++)
 		len += strlen(forced[i]) * 4 + 16;
+	len += (prepend ? strlen(prepend) * 4 : 0) + (append ? strlen(append) * 4 : 0) + 64;
 	script = xrealloc(NULL, len);
 	n = (size_t)sprintf(script, "%s", head);
 	for (size_t i = 0; i < nforced; i++)
 		if (sh_name(forced[i]))	/* sh would stop at FOO-BAR=; it stays in environ */
 			n += export(script + n, forced[i]);
+	n += path_script(script + n);
 	sprintf(script + n, "exec \"$@\"");
 	for (n = 0; argv[n]; n++)
 		;

@@ -19,19 +19,19 @@
 #include "vial.h"
 
 extern char **environ;
-int verbose;
+int verbose, quiet;
 
 #define STACK_NEED (48 * 1024)	/* past what exec put there */
 
-static void vmsg(const char *fmt, va_list ap, int err)
+static void vmsg(const char *fmt, va_list ap, int err, const char *what)
 {
 	char buf[1024];
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	if (err)
-		dprintf(2, "vial: %s: %s\n", buf, strerror(err));
+		dprintf(2, "vial: %s%s: %s\n", what, buf, strerror(err));
 	else
-		dprintf(2, "vial: %s\n", buf);
+		dprintf(2, "vial: %s%s\n", what, buf);
 }
 
 _Noreturn void die(const char *fmt, ...)
@@ -39,7 +39,7 @@ _Noreturn void die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0);
+	vmsg(fmt, ap, 0, "");
 	va_end(ap);
 	_exit(255);
 }
@@ -50,7 +50,7 @@ _Noreturn void die_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap, e);
+	vmsg(fmt, ap, e, "");
 	va_end(ap);
 	_exit(255);
 }
@@ -62,140 +62,20 @@ void debug(const char *fmt, ...)
 	if (!verbose)
 		return;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0);
+	vmsg(fmt, ap, 0, "");
 	va_end(ap);
 }
 
-static void usage(FILE *f)
+/* What the caller may want to know, unless -q/-s. */
+void warn(const char *fmt, ...)
 {
-	fputs("usage: vial exec  [options] IMAGE COMMAND [ARG...]\n"
-	      "       vial run   [options] IMAGE [ARG...]\n"
-	      "       vial shell [options] IMAGE\n"
-	      "       vial inspect IMAGE\n"
-	      "       vial config | version | help\n"
-	      "options:\n"
-	      "  -B, --bind SRC[:DST[:ro|rw]][,...]  bind a host path (repeatable)\n"
-	      "  -H, --home SRC[:DST]   home directory to bind (must be yours)\n"
-	      "      --no-home          do not bind a home directory\n"
-	      "  -c, --contain          minimal /dev, private /tmp, /var/tmp and home\n"
-	      "  -C, --containall       --contain, --pid, --ipc and --cleanenv\n"
-	      "  -e, --cleanenv         pass only HOME, TERM, USER, LANG=C and a sane PATH\n"
-	      "      --env X=Y          set X inside (repeatable; also SINGULARITYENV_X,\n"
-	      "                         APPTAINERENV_X in the caller's environment)\n"
-	      "  -p, --pid              new PID namespace: vial's init is PID 1\n"
-	      "  -i, --ipc              new IPC namespace\n"
-	      "  -n, --net              new network namespace with only loopback\n"
-	      "      --hostname NAME    new UTS namespace with this host name\n"
-	      "      --pwd DIR          working directory inside\n"
-	      "  -s, --shell SHELL      the shell for vial shell (default /bin/sh)\n"
-	      "  -v, --verbose          say what vial does, on stderr\n"
-	      "  --                     end of options\n", f);
-}
+	va_list ap;
 
-static void *grow(void *p, size_t n, size_t size)
-{
-	p = realloc(p, (n + 1) * size);
-	if (!p)
-		die("out of memory");
-	return p;
-}
-
-/* -B src[:dst[:ro|rw]][,src2...] as Singularity reads it. */
-static void opt_bind(struct launch *l, char *arg)
-{
-	char *save = NULL, *mode;
-
-	for (char *b = strtok_r(arg, ",", &save); b; b = strtok_r(NULL, ",", &save)) {
-		struct bind *x;
-		l->binds = grow(l->binds, l->nbinds, sizeof *l->binds);
-		x = &l->binds[l->nbinds++];
-		x->src = b;
-		x->dst = strchr(b, ':');
-		x->ro = 0;
-		if (x->dst) {
-			*(char *)x->dst++ = 0;
-			if ((mode = strchr(x->dst, ':'))) {
-				*mode++ = 0;
-				if (strcmp(mode, "ro") && strcmp(mode, "rw"))
-					die("bind %s: unknown mode %s (ro or rw)", b, mode);
-				x->ro = !strcmp(mode, "ro");
-			}
-		}
-		if (!x->dst || !*x->dst)
-			x->dst = x->src;
-		if (x->src[0] != '/' || x->dst[0] != '/')
-			die("bind %s: paths must be absolute", b);
-	}
-}
-
-static void opt_home(struct launch *l, char *arg)
-{
-	char *dst = strchr(arg, ':');
-
-	if (dst)
-		*dst++ = 0;
-	l->home_src = arg;
-	l->home_dst = dst && *dst ? dst : arg;
-	if (arg[0] != '/' || l->home_dst[0] != '/')
-		die("home %s: paths must be absolute", arg);
-}
-
-static void opt_env(struct launch *l, char *arg)
-{
-	if (!strchr(arg, '=') || arg[0] == '=')
-		die("--env %s: expected NAME=VALUE", arg);
-	l->setenv = grow(l->setenv, l->nsetenv, sizeof *l->setenv);
-	l->setenv[l->nsetenv++] = arg;
-}
-
-static char *need(const char *o, char *arg)
-{
-	if (!arg)
-		die("%s needs an argument", o);
-	return arg;
-}
-
-/* Options of exec/run/shell; returns 1 if it took `next` as its argument. */
-static int opt(struct launch *l, const char *o, char *next)
-{
-	char *eq = strchr(o, '=');
-	char *arg = (eq && o[1] == '-') ? eq + 1 : next;
-	size_t n = (eq && o[1] == '-') ? (size_t)(eq - o) : strlen(o);
-	int used = arg == next;
-
-#define IS(s, lng) ((n == strlen(s) && !strncmp(o, s, n)) || (n == strlen(lng) && !strncmp(o, lng, n)))
-#define ARG() need(o, arg)
-	if (IS("-v", "--verbose"))
-		return verbose = 1, 0;
-	if (IS("-c", "--contain"))
-		return l->contain = 1, 0;
-	if (IS("-C", "--containall"))
-		return l->contain = l->pid = l->ipc = l->cleanenv = 1, 0;
-	if (IS("-e", "--cleanenv"))
-		return l->cleanenv = 1, 0;
-	if (IS("-p", "--pid"))
-		return l->pid = 1, 0;
-	if (IS("-i", "--ipc"))
-		return l->ipc = 1, 0;
-	if (IS("-n", "--net"))
-		return l->net = 1, 0;
-	if (IS("--no-home", "--no-home"))
-		return l->no_home = 1, 0;
-	if (IS("-B", "--bind"))
-		return opt_bind(l, ARG()), used;
-	if (IS("-H", "--home"))
-		return opt_home(l, ARG()), used;
-	if (IS("--env", "--env"))
-		return opt_env(l, ARG()), used;
-	if (IS("--hostname", "--hostname"))
-		return l->hostname = ARG(), used;
-	if (IS("--pwd", "--pwd"))
-		return l->pwd = ARG(), used;
-	if (IS("-s", "--shell"))
-		return l->shell = ARG(), used;
-#undef IS
-#undef ARG
-	die("%s: unknown option %s (see vial help)", l->verb, o);
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0, "warning: ");
+	va_end(ap);
 }
 
 /*
@@ -317,6 +197,7 @@ static void print_config(void)
 		printf(" %s:%s%s", policy.binds[i].src, policy.binds[i].dst,
 		       policy.binds[i].ro ? ":ro" : "");
 	printf("\nuser binds (-B): %s\n", policy.user_binds ? "allowed" : "refused");
+	printf("writable tmpfs size: %s\n", policy.writable_tmpfs_size);
 	if (policy.linger)
 		printf("loop devices linger: %u s after their last use (state in %s)\n",
 		       policy.linger, policy.linger_dir);
@@ -330,35 +211,6 @@ static void print_version(void)
 	printf("built %s with %s, static musl, libcap-ng %s\n",
 	       BUILD_DATE, BUILD_CC, CAPNG_VERSION);
 	printf("config: %s\n", CONFIG_H);
-}
-
-/* vial [-v] VERB [options] IMAGE [command...] */
-static void parse(int argc, char **argv, struct launch *l)
-{
-	int i = 1;
-
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-			verbose = 1;
-		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			l->verb = "help";
-		else
-			die("unknown option %s (see vial help)", argv[i]);
-	}
-	if (!l->verb && i < argc)
-		l->verb = argv[i++];
-	if (!l->verb)
-		die("no command given (see vial help)");
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--")) {
-			i++;
-			break;
-		}
-		i += opt(l, argv[i], argv[i + 1]);
-	}
-	if (i < argc)
-		l->img.path = argv[i++];
-	l->argv = argv + i;
 }
 
 static void choose_command(struct launch *l)
@@ -390,6 +242,10 @@ static _Noreturn void exec_command(struct launch *l)
 {
 	char *cmd = l->argv[0];
 
+	/* Apptainer's shell: bash where the image has it (-s and
+	 * APPTAINER_SHELL/SINGULARITY_SHELL choose otherwise). */
+	if (!strcmp(l->verb, "shell") && !l->shell && access("/bin/bash", X_OK) == 0)
+		cmd = l->argv[0] = "/bin/bash";
 	if (!strcmp(l->verb, "run") && access(cmd, F_OK)) {
 		cmd = l->argv[0] = "/singularity";
 		if (access(cmd, F_OK))
@@ -419,6 +275,9 @@ static _Noreturn void exec_command(struct launch *l)
 
 static void launch(struct launch *l)
 {
+	/* inspect with a flag reads files in the image: it mounts it */
+	int inspect = !strcmp(l->verb, "inspect"), mounts = !inspect || l->inspect;
+
 	if (!l->img.path)
 		die("%s: no image given (see vial help)", l->verb);
 	self_check();
@@ -426,16 +285,20 @@ static void launch(struct launch *l)
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
 	/* Namespaces first, so every fd vial opens (the image too) is in
 	 * the mount namespace it will mount in. */
-	if (strcmp(l->verb, "inspect"))
+	if (mounts)
 		ns_enter();
 	image_open(&l->img);
 	image_probe(&l->img);
-	if (!strcmp(l->verb, "inspect")) {
+	if (inspect && (!l->inspect || l->img.protected)) {
 		image_inspect(&l->img);
 		exit(0);
 	}
-	choose_command(l);
+	if (!inspect)
+		choose_command(l);
 	image_check_policy(&l->img);
+	/* Files written over a protected image's would run inside it. */
+	if (l->img.protected && l->writable_tmpfs && !policy.protected_user_code)
+		die("%s: --writable-tmpfs: not with a protected image", l->img.path);
 	if (l->img.protected)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
@@ -450,6 +313,8 @@ static void launch(struct launch *l)
 	 * go before the ids become the caller's. */
 	fd_close_all(1, l->linger_go, init_pipe(), -1);
 	priv_drop_forever();
+	if (inspect)
+		inspect_print(l);
 	if (l->pid)
 		init_run(l->linger_go);	/* PID 1 reaps and relays there */
 	exec_command(l);
@@ -461,12 +326,14 @@ int main(int argc, char **argv, char **envp)
 
 	sanitise(argc, argv, envp, &l);
 	priv_init();
-	parse(argc, argv, &l);
+	cli_parse(argc, argv, &l);
 	if (!strcmp(l.verb, "help")) {
-		usage(stdout);
+		cli_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(l.verb, "version")) {
+	if (cli_answer(&l))
+		return 0;
+	if (!strcmp(l.verb, "version") || !strcmp(l.verb, "--version")) {
 		print_version();
 		return 0;
 	}
@@ -476,7 +343,7 @@ int main(int argc, char **argv, char **envp)
 	}
 	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") &&
 	    strcmp(l.verb, "shell") && strcmp(l.verb, "inspect")) {
-		usage(stderr);
+		cli_usage(stderr);
 		die("unknown command %s", l.verb);
 	}
 	launch(&l);

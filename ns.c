@@ -46,6 +46,10 @@ static dev_t stage_dev;		/* the staging tmpfs */
  * executable into the image's programs (PROTECTED_USER_CODE). */
 static unsigned long wflags = MS_NOSUID | MS_NODEV;
 static int image_root = -1;	/* the image alone, below the overlay */
+static dev_t own_dev[8];	/* vial's own tmpfs mounts (/tmp with --contain): also */
+static size_t n_own;
+static dev_t workdir_dev;	/* -W's: mount points made there as the caller */
+static int have_workdir;
 
 static int as_root_mount(const char *src, const char *dst, const char *type,
 			 unsigned long flags, const void *data)
@@ -132,7 +136,26 @@ static int user_dir(const char *path, int must_own)
 	return fd;
 }
 
-/* The home to bind: -H (must be the caller's), else the passwd one if it is. */
+/*
+ * -H as Apptainer allows it: the caller's own directory, one they may
+ * write (Snakemake passes --home $PWD, often a group's project directory),
+ * or their working directory. Never another user's home they can merely
+ * read: that would pose it as their own.
+ */
+static int home_allowed(int fd, const struct stat *st)
+{
+	struct stat cwd;
+	char p[32];
+
+	if (st->st_uid == priv_user()->uid)
+		return 1;
+	/* As the caller (vial's fsuid is theirs), on the directory opened. */
+	if (faccessat(AT_FDCWD, fdpath(p, fd), W_OK, AT_EACCESS) == 0)
+		return 1;
+	return stat(".", &cwd) == 0 && cwd.st_dev == st->st_dev && cwd.st_ino == st->st_ino;
+}
+
+/* The home to bind: -H (see home_allowed), else the passwd one if it is the caller's. */
 static void home_open(struct launch *l, struct host *h)
 {
 	struct stat st;
@@ -148,8 +171,42 @@ static void home_open(struct launch *l, struct host *h)
 	h->home = open(l->home_src, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (h->home < 0)
 		die_errno("home %s", l->home_src);
-	if (fstat(h->home, &st) || st.st_uid != priv_user()->uid)
-		die("home %s: not owned by you", l->home_src);
+	if (fstat(h->home, &st) || !home_allowed(h->home, &st))
+		die("home %s: not yours, not writable by you, not your working directory",
+		    l->home_src);
+}
+
+/* DIR/name, made as the caller if missing: -W's private directories. */
+static int workdir_sub(int wd, const char *dir, const char *name)
+{
+	int fd;
+
+	if (mkdirat(wd, name, 0700) && errno != EEXIST)
+		die_errno("--workdir %s: mkdir %s", dir, name);
+	fd = openat(wd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		die_errno("--workdir %s: %s", dir, name);
+	return fd;
+}
+
+/* -W with --contain: /tmp, /var/tmp and home are DIR/tmp, DIR/var_tmp, DIR/home. */
+static void workdir_open(struct launch *l, struct host *h)
+{
+	struct stat st;
+	int wd;
+
+	if (!l->contain || !l->workdir)
+		return;
+	wd = open(l->workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (wd < 0 || fstat(wd, &st))
+		die_errno("--workdir %s", l->workdir);
+	workdir_dev = st.st_dev;
+	have_workdir = 1;
+	h->tmp = workdir_sub(wd, l->workdir, "tmp");
+	h->vartmp = workdir_sub(wd, l->workdir, "var_tmp");
+	if (h->home < 0 && !l->no_home && !l->home_src)
+		h->home = workdir_sub(wd, l->workdir, "home");
+	close(wd);
 }
 
 /* Everything from the host, opened before the stage covers anything. */
@@ -165,6 +222,7 @@ static void host_open(struct launch *l, struct host *h)
 	h->vartmp = l->contain ? -1 : user_dir("/var/tmp", 0);
 	h->cwd = l->cwd[0] && !l->contain ? user_dir(".", 0) : -1;
 	home_open(l, h);
+	workdir_open(l, h);
 	h->site = calloc(policy.nbinds + 1, sizeof *h->site);
 	h->user = calloc(l->nbinds + 1, sizeof *h->user);
 	if (!h->site || !h->user)
@@ -200,7 +258,7 @@ static void etc_write(const char *s)
 static int stage(struct launch *l)
 {
 	static char o[3 * PATH_MAX + 64];
-	char d[PATH_MAX], p[32];
+	char d[PATH_MAX], p[32], size[64];
 	const char *s = policy.stage_dir;
 	static const char *sub[] = { "lower", "upper", "work", "root" };
 	struct stat st;
@@ -210,8 +268,10 @@ static int stage(struct launch *l)
 	 * one can swap a component for a symlink while root mounts there. */
 	if (dir < 0)
 		die("%s (STAGE_DIR) must be root's, below directories only root can write", s);
-	if (as_root_mount("vial", fdpath(p, dir), "tmpfs", MS_NOSUID | MS_NODEV,
-			  "mode=0700,size=16m"))
+	/* With --writable-tmpfs what the command writes lands here too. */
+	snprintf(size, sizeof size, "mode=0700,size=%s",
+		 l->writable_tmpfs ? policy.writable_tmpfs_size : "16m");
+	if (as_root_mount("vial", fdpath(p, dir), "tmpfs", MS_NOSUID | MS_NODEV, size))
 		die_errno("mount staging tmpfs on %s", s);
 	close(dir);
 	for (size_t i = 0; i < LEN(sub); i++) {
@@ -257,20 +317,34 @@ static void pivot(int root)
 	priv_lower();
 }
 
-/* Make `name` in `dir`, but only in the overlay: never on the host. */
+/* Where may a mount point be made? 2: in vial's own file systems (with
+ * privilege), 1: in -W's directories (as the caller), 0: nowhere else. */
+static int may_make(dev_t dev)
+{
+	for (size_t i = 0; i < n_own; i++)
+		if (own_dev[i] == dev)
+			return 2;
+	if (dev == root_dev)
+		return 2;
+	return have_workdir && dev == workdir_dev;
+}
+
+/* Make `name` in `dir`, but only in the overlay or vial's own tmpfs: never on the host. */
 static int make_in_overlay(int dir, const char *name, int isdir)
 {
 	struct stat st;
-	int rc = -1;
+	int rc = -1, how;
 
-	if (fstat(dir, &st) || st.st_dev != root_dev)
+	if (fstat(dir, &st) || !(how = may_make(st.st_dev)))
 		return -1;
-	priv_raise();
+	if (how == 2)
+		priv_raise();
 	if (isdir)
 		rc = mkdirat(dir, name, 0755);
 	else if ((rc = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644)) >= 0)
 		rc = close(rc);
-	priv_lower();
+	if (how == 2)
+		priv_lower();
 	return rc;
 }
 
@@ -513,6 +587,20 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	return 0;
 }
 
+/* A tmpfs vial just mounted: mount points may be made in it (a bind to
+ * /tmp/x with --contain's private /tmp, as miniwdl asks). */
+static void note_own(int dir, const char *name)
+{
+	struct stat st;
+	int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st))
+		die_errno("open %s", name);
+	close(fd);
+	if (n_own < LEN(own_dev))
+		own_dev[n_own++] = st.st_dev;
+}
+
 /* A new kernel file system (proc, sysfs, tmpfs) on `dst` inside `root`. */
 static void mount_new(int root, const char *type, const char *dst, unsigned long flags,
 		      const char *data)
@@ -526,6 +614,8 @@ static void mount_new(int root, const char *type, const char *dst, unsigned long
 	if (as_root_mount(type, fdpath(b, fd), type, flags, data))
 		die_errno("mount %s on %s", type, dst);
 	close(fd);
+	if (!strcmp(type, "tmpfs"))
+		note_own(dir, name);
 	close(dir);
 }
 
@@ -543,8 +633,8 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 	char name[NAME_MAX + 1];
 	int dir, fd;
 
-	if (h->cwd < 0 || !strcmp(c, "/") || under(c, "/tmp") || under(c, "/var/tmp") ||
-	    (h->home >= 0 && under(c, h->home_dst)))
+	if (h->cwd < 0 || (l->no_mount & NM_CWD) || !strcmp(c, "/") || under(c, "/tmp") ||
+	    under(c, "/var/tmp") || (h->home >= 0 && under(c, h->home_dst)))
 		return;
 	for (size_t i = 0; i < l->nbinds; i++)
 		if (under(c, l->binds[i].dst))
@@ -578,12 +668,12 @@ static void chdir_cwd(struct launch *l, struct host *h)
 		if (chdir(to))
 			die_errno("chdir / in the container");
 	}
-	dprintf(2, "vial: warning: %s is not available in the container, using %s\n",
-		l->cwd[0] ? l->cwd : "the current directory", to);
+	warn("%s is not available in the container, using %s",
+	     l->cwd[0] ? l->cwd : "the current directory", to);
 }
 
 /* --contain: a minimal /dev of our own instead of the host's. */
-static void contain_dev(int root)
+static void contain_dev(int root, const struct launch *l)
 {
 	static const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	char path[32];
@@ -600,7 +690,10 @@ static void contain_dev(int root)
 			die_errno("create /dev/%s", nodes[i]);
 	}
 	if (mkdirat(dev, "pts", 0755) || mkdirat(dev, "shm", 01777) ||
-	    symlinkat("pts/ptmx", dev, "ptmx") || symlinkat("/proc/self/fd", dev, "fd"))
+	    symlinkat("pts/ptmx", dev, "ptmx") || symlinkat("/proc/self/fd", dev, "fd") ||
+	    symlinkat("/proc/self/fd/0", dev, "stdin") ||
+	    symlinkat("/proc/self/fd/1", dev, "stdout") ||
+	    symlinkat("/proc/self/fd/2", dev, "stderr"))
 		die_errno("populate /dev in the container");
 	priv_lower();
 	for (size_t i = 0; i < LEN(nodes); i++) {
@@ -609,8 +702,9 @@ static void contain_dev(int root)
 		if (src >= 0)
 			bind_fd(root, src, path, MS_NOSUID | MS_NOEXEC, 1);
 	}
-	mount_new(root, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
-		  "newinstance,ptmxmode=0666,mode=0620");
+	if (!(l->no_mount & NM_DEVPTS))
+		mount_new(root, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+			  "newinstance,ptmxmode=0666,mode=0620");
 	mount_new(root, "tmpfs", "/dev/shm", wflags, "mode=1777");
 	close(dev);
 }
@@ -661,13 +755,86 @@ static void mount_tmp(int root, struct launch *l, struct host *h)
 {
 	const unsigned long f = wflags;
 
-	if (l->contain) {
+	if (l->no_mount & NM_TMP)
+		return;
+	if (l->contain && !l->workdir) {
 		mount_new(root, "tmpfs", "/tmp", f, "mode=1777");
 		mount_new(root, "tmpfs", "/var/tmp", f, "mode=1777");
 		return;
 	}
 	bind_fd(root, h->tmp, "/tmp", f, 1);
 	bind_fd(root, h->vartmp, "/var/tmp", f, 1);
+}
+
+/* /proc, /sys and /dev, each unless --no-mount names it. */
+static void mount_system(int root, struct launch *l, struct host *h)
+{
+	const unsigned long f = MS_NOSUID | MS_NODEV;
+
+	/* The host's /proc (and its hidepid= policy) in the host's PID
+	 * namespace; a new one for a new PID namespace. */
+	if (l->pid)
+		mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
+	else
+		bind_fd(root, h->proc, "/proc", f | MS_NOEXEC, 0);
+	if (!(l->no_mount & NM_SYS))
+		mount_new(root, "sysfs", "/sys", f | MS_RDONLY | MS_NOEXEC, NULL);
+	if (l->no_mount & NM_DEV)
+		;
+	else if (l->contain)
+		contain_dev(root, l);
+	else	/* devices need dev; /dev/shm and /dev/mqueue are writable */
+		bind_fd(root, h->dev, "/dev", wflags & ~MS_NODEV, 0);
+}
+
+/*
+ * A site bind's destination that is a symlink in the image (Debian's
+ * /etc/localtime -> /usr/share/zoneinfo/Etc/UTC): the path it names,
+ * itself walked inside the root like any other destination.
+ */
+static const char *follow_in_root(int root, const char *dst, char buf[PATH_MAX])
+{
+	char name[NAME_MAX + 1], link[PATH_MAX], tmp[2 * PATH_MAX];
+	ssize_t n;
+	int dir;
+
+	snprintf(buf, PATH_MAX, "%s", dst);
+	for (int hops = 0; hops < 8; hops++) {
+		if ((dir = resolve(root, buf, name)) < 0)
+			break;
+		n = readlinkat(dir, name, link, sizeof link - 1);
+		close(dir);
+		if (n <= 0)
+			break;
+		link[n] = 0;
+		if (link[0] == '/')
+			snprintf(tmp, sizeof tmp, "%s", link);
+		else
+			snprintf(tmp, sizeof tmp, "%.*s/%s",
+				 (int)(strrchr(buf, '/') - buf), buf, link);
+		if (strlen(tmp) >= PATH_MAX)
+			break;
+		strcpy(buf, tmp);
+		debug("%s: a symlink in the image, binding on %s", dst, buf);
+	}
+	return buf;
+}
+
+/* The site's default binds, but those --no-mount leaves out. */
+static void bind_site(int root, struct launch *l, struct host *h)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < policy.nbinds; i++) {
+		const struct bind *b = &policy.binds[i];
+		const char *dst = b->dst;
+		if (i < 64 && (l->no_site >> i & 1))
+			continue;
+		if (h->site[i] >= 0 && fstat(h->site[i], &st) == 0 && !S_ISDIR(st.st_mode))
+			dst = follow_in_root(root, b->dst, buf);
+		bind_fd(root, h->site[i], dst, wflags | (b->ro ? MS_RDONLY : 0), 1);
+	}
 }
 
 void ns_build(struct launch *l)
@@ -682,22 +849,10 @@ void ns_build(struct launch *l)
 	host_open(l, &h);
 	etc_prepare(h.home_dst);
 	root = stage(l);
-	/* The host's /proc (and its hidepid= policy) in the host's PID
-	 * namespace; a new one for a new PID namespace. */
-	if (l->pid)
-		mount_new(root, "proc", "/proc", f | MS_NOEXEC, NULL);
-	else
-		bind_fd(root, h.proc, "/proc", f | MS_NOEXEC, 0);
-	mount_new(root, "sysfs", "/sys", f | MS_RDONLY | MS_NOEXEC, NULL);
-	if (l->contain)
-		contain_dev(root);
-	else	/* devices need dev; /dev/shm and /dev/mqueue are writable */
-		bind_fd(root, h.dev, "/dev", wflags & ~MS_NODEV, 0);
+	mount_system(root, l, &h);
 	mount_tmp(root, l, &h);
 	mount_home(root, l, &h);
-	for (size_t i = 0; i < policy.nbinds; i++)
-		bind_fd(root, h.site[i], policy.binds[i].dst,
-			wflags | (policy.binds[i].ro ? MS_RDONLY : 0), 1);
+	bind_site(root, l, &h);
 	for (size_t i = 0; i < l->nbinds; i++) {
 		if (wflags & MS_NOEXEC)
 			refuse_over_image(l->binds[i].dst, l->binds[i].src);
@@ -708,9 +863,11 @@ void ns_build(struct launch *l)
 	 * mount must stay noexec through it. */
 	if (l->img.fmt == FMT_DIR)
 		f |= ns_host_flags(l->img.fd) & MS_NOEXEC;
-	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL,
-			  MS_REMOUNT | MS_BIND | MS_RDONLY | f, NULL))
-		die_errno("remount the container root read-only");
+	/* --writable-tmpfs: writable, still nosuid,nodev; the upper layer is
+	 * the staging tmpfs, capped at WRITABLE_TMPFS_SIZE. */
+	f |= l->writable_tmpfs ? 0 : MS_RDONLY;
+	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL, MS_REMOUNT | MS_BIND | f, NULL))
+		die_errno("remount the container root");
 	pivot(root);
 	chdir_cwd(l, &h);
 }

@@ -12,6 +12,9 @@
 #include <sys/types.h>
 
 #define VIAL_VERSION "0.1.0"
+/* The Apptainer whose command line vial answers for when called as
+ * singularity, apptainer or run-singularity (README: "As Singularity"). */
+#define APPTAINER_VERSION "1.1.9"
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The magic link naming fd: how vial mounts and reads by descriptor. */
@@ -61,6 +64,7 @@ struct policy {			/* filled from config.h by config.c */
 	const struct bind *binds;	/* the site's default binds */
 	size_t nbinds;
 	int user_binds;			/* may users name their own? */
+	const char *writable_tmpfs_size;	/* --writable-tmpfs's cap */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
 	int protected_user_code;	/* PROTECTED_USER_CODE */
@@ -82,6 +86,9 @@ struct loopdev {
 	unsigned n;		/* /dev/loopN */
 };
 
+/* --no-mount: what vial mounts by default and may leave out */
+enum { NM_HOME = 1, NM_CWD = 2, NM_TMP = 4, NM_DEV = 8, NM_DEVPTS = 16, NM_SYS = 32 };
+
 struct launch {
 	const char *verb;	/* exec, run, shell, inspect */
 	struct image img;
@@ -94,9 +101,15 @@ struct launch {
 	size_t nbinds;
 	const char **setenv;	/* --env X=Y, in order */
 	size_t nsetenv;
+	const char **fileenv;	/* --env-file's X=Y: over SINGULARITYENV_, under --env */
+	size_t nfileenv;
 	const char *home_src, *home_dst;	/* -H; NULL: the passwd home */
 	const char *pwd, *shell, *hostname;
-	int no_home, contain, cleanenv, pid, ipc, net;
+	const char *workdir;	/* -W: --contain's /tmp, /var/tmp, home in there */
+	unsigned no_mount;	/* NM_* */
+	uint64_t no_site;	/* site binds (bit = index) left out by --no-mount */
+	int no_home, contain, cleanenv, pid, ipc, net, writable_tmpfs;
+	unsigned inspect;	/* inspect --labels ...: inspect_bit()s, INSPECT_JSON */
 	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
@@ -106,7 +119,13 @@ struct launch {
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
-extern int verbose;
+__attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
+extern int verbose, quiet;
+
+/* cli.c: the command line, Singularity's and Apptainer's */
+void cli_parse(int argc, char **argv, struct launch *l);
+int cli_answer(const struct launch *l);
+void cli_usage(FILE *f);
 
 /* priv.c */
 struct user {
@@ -211,6 +230,11 @@ void init_run(int go);
 char **env_build(const struct launch *l);
 char **env_wrap(char **argv);
 void env_drop_loader(void);
+
+/* inspect.c: Apptainer's inspect, read inside the built container */
+#define INSPECT_JSON (1u << 31)
+unsigned inspect_bit(const char *flag);
+__attribute__((noreturn)) void inspect_print(const struct launch *l);
 
 /* etc.c */
 void etc_prepare(const char *home);

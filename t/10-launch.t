@@ -30,7 +30,7 @@ vial exec "$IMG" sh -c 'echo "$VIAL_T"'
 is "$OUT" "" "(no variable set yet)"
 run as $TU env VIAL_T='x y' TMPDIR=/tmp/job LD_LIBRARY_PATH=/l "$VIAL" exec "$IMG" \
 	sh -c 'echo "$VIAL_T|$TMPDIR|$LD_LIBRARY_PATH"'
-is "$OUT" "x y|/tmp/job|/l" "the caller's environment reaches the command"
+is "$OUT" "x y|/tmp/job|" "the caller's environment reaches the command, but LD_LIBRARY_PATH"
 
 OUT=$(echo piped | as $TU "$VIAL" exec "$IMG" cat)
 is "$OUT" "piped" "stdin reaches the command"

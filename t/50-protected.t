@@ -170,6 +170,12 @@ is "$RC|$OUT" '0|NAME="licensed"' "a root:$TG 0600 image (no group read) runs fo
 pv $TU inspect "$LIC"
 is "$RC|$OUT" "0|$LIC: squashfs, $lic_size bytes" \
 	"vial inspect of a protected image says its format and size, nothing more"
+pv $TU inspect --labels --runscript --environment --json "$LIC"
+is "$RC|$OUT" "0|$LIC: squashfs, $lic_size bytes" \
+	"inspect --labels --runscript --environment --json of it: format and size only"
+pv $TU exec --writable-tmpfs "$LIC" true
+is "$RC|$ERR" "255|vial: $LIC: --writable-tmpfs: not with a protected image" \
+	"--writable-tmpfs is refused for a protected image"
 clean "paths and inspect"
 
 # --- the loop device, while attached --------------------------------------

@@ -73,7 +73,8 @@ is "$OUT" "/home/other
 mine" "-H src:dst binds that home and sets HOME"
 mkdir -p "$T/h2" && chown $TU2 "$T/h2"
 vial exec -H "$T/h2" "$IMG" true
-like "$RC|$ERR" "^255\|vial: home $T/h2: not owned by you\$" "a home owned by another user is refused"
+like "$RC|$ERR" "^255\|vial: home $T/h2: not yours, not writable by you, not your working directory\$" \
+	"a home owned by another user is refused"
 vial exec --no-home "$IMG" sh -c "ls /home/$TU"
 is "$RC" 1 "--no-home binds no home"
 vial exec --pwd /nonexistent "$IMG" true
@@ -89,7 +90,8 @@ vial exec -c "$IMG" sh -c "ls /tmp/vial-hostfile.$$"
 is "$RC" 1 "--contain hides the host's /tmp"
 rm -f /tmp/vial-hostfile.$$
 vial exec -c "$IMG" sh -c 'ls /dev | tr "\n" " "; echo x > /dev/null && echo ok'
-like "$OUT" "^fd full null ptmx pts random shm tty urandom zero ok" "--contain gives a minimal /dev"
+like "$OUT" "^fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ok" \
+	"--contain gives a minimal /dev"
 vial exec -c "$IMG" sh -c "cd; pwd; ls -A | wc -l"
 is "$OUT" "/home/$TU
 0" "--contain gives an empty private home"
