@@ -83,7 +83,7 @@ static char *table_read(void)
 }
 
 /* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape(char *s)
+static void unoctal(char *s)
 {
 	char *w = s;
 
@@ -122,7 +122,7 @@ static int entry(char *line, struct mount_entry *e)
 	e->super = e->type ? (strtok_r(NULL, " ", &save), strtok_r(NULL, " ", &save)) : NULL;
 	if (!e->type || !e->super)
 		return 0;
-	unescape(e->point);
+	unoctal(e->point);
 	return 1;
 }
 
