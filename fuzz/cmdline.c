@@ -1,6 +1,6 @@
 /*
  * The caller's bytes that vial parses while setuid: the command line
- * (main.c's parse/opt, -B/-H/--env), then the command's environment and
+ * (cli.c's option table, -B/-H/--env/--mount), then the command's environment and
  * the wrapper script of env.c (SINGULARITYENV_X, --env X=Y, re-exported
  * through the image's /bin/sh with sh quoting). What parse accepts must
  * be well formed (absolute binds, NAME=VALUE), every refusal a "vial: "
@@ -25,12 +25,14 @@ static int fuzz_dprintf(int fd, const char *fmt, ...) __attribute__((format(prin
 static void *fuzz_malloc(size_t n);
 static void *fuzz_calloc(size_t n, size_t size);
 static void *fuzz_realloc(void *p, size_t n);
+static char *fuzz_strdup(const char *s);
 static int fuzz_access(const char *path, int mode);
 #define _exit fuzz_exit
 #define dprintf fuzz_dprintf
 #define malloc fuzz_malloc
 #define calloc fuzz_calloc
 #define realloc fuzz_realloc
+#define strdup fuzz_strdup
 #define access fuzz_access
 #define main vial_main
 #define CONFIG_H "config.h"
@@ -38,12 +40,14 @@ static int fuzz_access(const char *path, int mode);
 #define BUILD_CC "clang"
 #define CAPNG_VERSION "none"
 #include "../main.c"
+#include "../cli.c"
 #include "../env.c"
 #undef _exit
 #undef dprintf
 #undef malloc
 #undef calloc
 #undef realloc
+#undef strdup
 #undef access
 #undef main
 
@@ -75,6 +79,8 @@ void init_run(int go) { (void)go; abort(); }
 int init_pipe(void) { abort(); }
 void fd_close_all(int own, int a, int b, int c) { (void)own, (void)a, (void)b, (void)c; abort(); }
 void confine_protected(void) { abort(); }
+unsigned inspect_bit(const char *flag) { return flag[0] ? 1 : 0; }
+void inspect_print(const struct launch *l) { (void)l; abort(); }
 
 static void fuzz_exit(int status)
 {
@@ -118,6 +124,7 @@ static void *track(void *p)
 }
 
 static void *fuzz_malloc(size_t n) { return track(malloc(n)); }
+static char *fuzz_strdup(const char *s) { return track(strdup(s)); }
 static void *fuzz_calloc(size_t n, size_t size) { return track(calloc(n, size)); }
 static void *fuzz_realloc(void *p, size_t n)
 {
@@ -179,7 +186,7 @@ static const char *lookup(char **env, const char *name, size_t n)
 
 /*
  * The wrapper: head, then `export NAME='...';` per forced variable, then
- * `exec "$@"`. Read as sh reads it: names sh accepts (dash and busybox
+ * PATH's additions, `export PATH;` and `exec "$@"`. Read as sh reads it: names sh accepts (dash and busybox
  * sh stop the whole script at one they refuse), values that come back
  * exactly, and the same values as the command's environment.
  */
@@ -192,7 +199,7 @@ static void check_script(const char *s, char **env)
 
 	FUZZ_ASSERT(names && vals && !strncmp(s, head, sizeof head - 1));
 	s += sizeof head - 1;
-	for (; !strncmp(s, "export ", 7); k++) {
+	for (; !strncmp(s, "export ", 7) && strncmp(s, "export PATH;", 12); k++) {
 		const char *name = s + 7, *eq = strchr(name, '=');
 		char *v = malloc(max);
 		size_t n = 0;
@@ -222,7 +229,13 @@ static void check_script(const char *s, char **env)
 		vals[k] = v;
 		FUZZ_ASSERT(names[k]);
 	}
-	FUZZ_ASSERT(!strcmp(s, "exec \"$@\""));
+	/* then PREPEND_PATH and APPEND_PATH (quoted the same way), and PATH */
+	{
+		static const char tail[] = "export PATH;exec \"$@\"";
+		size_t sl = strlen(s);
+
+		FUZZ_ASSERT(sl >= sizeof tail - 1 && !strcmp(s + sl - (sizeof tail - 1), tail));
+	}
 	/* sh ends with the last value exported for each name: the env's */
 	for (size_t i = 0; i < k; i++) {
 		int later = 0;
@@ -321,7 +334,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	fuzz_arm();
 	if (setjmp(fuzz_jmp))
 		goto done;	/* refused, with a checked message */
-	parse(argc, argv, &l);
+	cli_parse(argc, argv, &l);
 	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell"))
 		goto done;
 	if (!l.img.path)
