@@ -97,17 +97,20 @@ if [ -n "$TRACE_OUT" ]; then
 #!/bin/bash
 # Log the call, run vial as \`singularity\`, log how it ended.
 log=$T/trace.log vial=$RUNTIME err=\$(mktemp /tmp/vial-trace.XXXXXX)
-{
+# one write per record: parallel calls (Snakemake's jobs) do not interleave
+rec=\$(
 	printf '=== %s pid %s ppid %s (%s) cwd %s\n' "\$(date +%T.%N)" \$\$ \$PPID \
 		"\$(tr '\\0' ' ' < /proc/\$PPID/cmdline | cut -c1-200)" "\$PWD"
 	printf 'argv: singularity'; printf ' %q' "\$@"; echo
 	printf 'env names: %s\n' "\$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | sort | tr '\n' ' ')"
 	env | grep -E '^(SINGULARITY|APPTAINER)' | sort | sed 's/^/env: /'
-} >> "\$log"
+)
+printf '%s\n' "\$rec" >> "\$log"
 (exec -a singularity "\$vial" "\$@") 2>"\$err"
 rc=\$?
 cat "\$err" >&2
-{ echo "rc: \$rc"; sed 's/^/stderr: /' "\$err"; } >> "\$log"
+rec=\$(echo "rc[\$\$]: \$rc"; sed "s/^/stderr[\$\$]: /" "\$err")
+printf '%s\n' "\$rec" >> "\$log"
 rm -f "\$err"
 exit \$rc
 EOF
