@@ -33,6 +33,7 @@ PKGS = musl-tools dpkg-dev make gcc squashfs-tools e2fsprogs erofs-utils \
        fuse3 libfuse3-dev pkg-config bindfs
 BENCH_PKGS = hyperfine bubblewrap charliecloud-runtime linux-perf
 SLURM_PKGS = slurm-wlm munge openmpi-bin libopenmpi-dev
+CLIENT_PKGS = snakemake cwltool toil debootstrap
 
 all: $(OUT)
 
@@ -137,10 +138,18 @@ check-slurm: deps vial $(TOOLS)
 	$(MAKE) pkgs EXTRA_PKGS="$(SLURM_PKGS)"
 	./t/slurm.sh
 
+# The workflow engines that call `singularity` (Snakemake, cwltool, Toil;
+# Nextflow, miniwdl and Cromwell replayed) with vial in its place, on a
+# Debian 12 image built once into build/clients/ (CLIENTS_TRACE=1 logs
+# every call to build/clients/trace.log).
+check-clients: deps vial $(TOOLS)
+	$(MAKE) pkgs EXTRA_PKGS="$(CLIENT_PKGS)"
+	./t/clients.sh
+
 clean:
 	rm -rf vial $(TOOLS) $(BUILD)/obj*
 
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all pkgs deps install demo check lint fuzz bench stress check-slurm clean distclean
+.PHONY: all pkgs deps install demo check lint fuzz bench stress check-slurm check-clients clean distclean
