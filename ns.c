@@ -849,8 +849,10 @@ void ns_build(struct launch *l)
 	host_open(l, &h);
 	etc_prepare(h.home_dst);
 	root = stage(l);
-	mount_system(root, l, &h);
+	/* /tmp first: a bind of it copies the stage and all that is mounted
+	 * in it so far, only to detach the copy (stage_below). */
 	mount_tmp(root, l, &h);
+	mount_system(root, l, &h);
 	mount_home(root, l, &h);
 	bind_site(root, l, &h);
 	for (size_t i = 0; i < l->nbinds; i++) {
