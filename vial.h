@@ -221,6 +221,21 @@ void confine_protected(void);
 void fd_close_all(int own, int keep1, int keep2, int keep3);
 int fd_has_entries(int dir, const char *name);
 
+/* ldcache.c: the host's /etc/ld.so.cache, parsed from bytes */
+struct ldcache {
+	const unsigned char *buf;	/* the whole file */
+	size_t len;
+	size_t entries, n, size;	/* where the entries are, how many, each's size */
+	size_t strings;		/* what the string offsets count from */
+	int32_t flags;		/* the entries wanted: this machine's */
+	char err[160];		/* why parsing failed */
+};
+extern const int32_t ldcache_host_flags;
+int ldcache_parse(const unsigned char *buf, size_t len, int32_t flags, struct ldcache *c);
+int ldcache_entry(const struct ldcache *c, size_t i, const char **name, const char **path);
+int ldcache_read(int fd, int32_t flags, struct ldcache *c);
+void ldcache_free(struct ldcache *c);
+
 /* init.c */
 void init_fork(struct launch *l);
 int init_pipe(void);
