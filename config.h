@@ -134,10 +134,11 @@ static const struct bind DEFAULT_BINDS[] = {
  * and bound read-only into /.singularity.d/libs, which vial appends to
  * LD_LIBRARY_PATH inside; binaries are looked for in GPU_BIN_DIRS and
  * bound into /usr/bin where the image has no such file. Only regular
- * files owned by root and not writable by group or other, on a file
- * system other than FUSE, are bound, and a library only from within a
- * directory the cache names. Default: the driver's libraries and tools as
- * Singularity's nvliblist.conf lists them (without the GL vendor-neutral
+ * files owned by root and not writable by group or other, not on a
+ * user's FUSE mount, are bound, and a library only from within a
+ * directory the cache names. Default: the driver's own libraries and
+ * tools after Singularity's nvliblist.conf (with libnvidia-nvvm and
+ * libnvidia-allocator of newer drivers; without the vendor-neutral GL
  * dispatch libraries, which images carry themselves). Risk: whatever is
  * listed here that root installed is visible in --nv containers.
  */

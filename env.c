@@ -305,4 +305,7 @@ void env_drop_loader(void)
 {
 	nenv = drop(env, nenv);
 	nforced = drop((char **)forced, nforced);
+	/* --nv, --rocm: the driver's libraries are root's, bound read-only */
+	if (gpu)
+		set("LD_LIBRARY_PATH", 15, GPU_LIBDIR);
 }

@@ -10,9 +10,9 @@
  * Everything is looked up and opened with the caller's own rights, before
  * the staging tmpfs covers anything, and bound by fd later. Only what
  * root alone controls is bound (a regular file owned by root, not
- * writable by group or other, not on FUSE), and a library only from
- * within a directory the cache names: a symlink there that leads
- * elsewhere is not followed.
+ * writable by group or other, not on a user's FUSE mount), and a library
+ * only from within a directory the cache names: a symlink there that
+ * leads elsewhere is not followed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -77,7 +77,7 @@ static int rocm_dev(const char *n)
 /*
  * Only root can have made it or can change it: what vial binds for any
  * user. A device node is writable by all (that is how it is used); a
- * file on FUSE has whatever owner the mounting user claims.
+ * file on a user's FUSE mount has whatever owner that user claims.
  */
 static int trusted(int fd, const char *path, enum kind k)
 {
@@ -95,8 +95,8 @@ static int trusted(int fd, const char *path, enum kind k)
 		why = "not owned by root";
 	else if (!S_ISCHR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))
 		why = "writable by group or other";
-	else if (sf.f_type == FUSE_SUPER_MAGIC)
-		why = "on FUSE";
+	else if (sf.f_type == FUSE_SUPER_MAGIC && mnt_owner_chosen(fd))
+		why = "on a FUSE mount whose owners its user chose";
 	if (why)
 		debug("not binding %s: %s", path, why);
 	return !why;
