@@ -7,10 +7,14 @@ setup
 
 CONF=/etc/ld.so.conf.d/zz-vial-test-gpu.conf
 MADE=""		# host files and nodes this test made: removed, always
+DIRS=""		# directories it made, deepest first
+LPID=
 gpu_teardown() {
 	rm -f "$CONF"
 	ldconfig
 	for f in $MADE; do rm -rf "$f"; done
+	for d in $DIRS; do rmdir "$d"; done
+	[ -n "$LPID" ] && kill "$LPID"
 }
 trap 'gpu_teardown; teardown' EXIT
 
@@ -205,6 +209,32 @@ run with_cache "$T/old.cache" "$VIAL" exec -v --nv "$IMG" true
 like "$ERR" "^vial: not binding /etc/ld.so.cache: not owned by root\$" \
 	"a cache that is not root's is not read"
 clean "other caches"
+
+# --- a protected image (run, not read): no LD_* of the caller's, but the driver's
+PD=/opt/vial/protected
+for d in /opt/vial $PD; do [ -d $d ] || { mkdir -m 0755 $d && DIRS="$d $DIRS"; }; done
+PG=$PD/vialtest-gpu.$$.sqfs PB=$PD/vialtest-gpubb.$$.sqfs
+MADE="$MADE $PG $PB"
+install -o root -g root -m 0600 "$GIMG" "$PG"
+install -o root -g root -m 0600 "$IMG" "$PB"
+mkdir "$T/log" "$T/dev" "$T/dev/u" "$T/dev/w"
+/usr/bin/python3 "$TOP/t/syslog-listen.py" "$T/log.sock" "$T/log" 9>&- &
+LPID=$!
+for i in $(seq 50); do [ -e "$T/log/ready" ] && break; sleep 0.1; done
+ln -s "$T/log.sock" "$T/dev/u/log"
+# audited: a private /dev whose log is the listener (the host may have no syslog)
+audited() {
+	(cd "$T" && exec unshare -m --propagation private -- sh -c \
+		'mount -t overlay vialdev -o "lowerdir=/dev,upperdir=$0/u,workdir=$0/w" /dev &&
+		exec "$@"' "$T/dev" setpriv --reuid=$TU --regid=$TU --init-groups -- "$@" 9>&-)
+}
+run audited "$VIAL" exec --nv "$PG" cudacount
+is "$OUT|$RC" "3|0" "--nv works for a protected image"
+run audited env LD_LIBRARY_PATH=/opt/mine "$VIAL" exec --nv "$PB" sh -c 'echo $LD_LIBRARY_PATH'
+is "$OUT" "/.singularity.d/libs" "there LD_LIBRARY_PATH is the driver's directory alone"
+run audited env LD_LIBRARY_PATH=/opt/mine "$VIAL" exec --nv "$PG" sh -c 'echo $LD_LIBRARY_PATH'
+is "$OUT" "/opt/imagelib:/.singularity.d/libs" "after what the image's own env scripts set"
+clean "protected image"
 
 check "nothing was made on the host" test ! -e /.singularity.d
 done_testing
