@@ -169,7 +169,7 @@ static void dirs_note(const struct ldcache *c)
 	}
 }
 
-/* Is the file fd lies within one of the cache's directories (symlinks resolved)? */
+/* Does fd's file lie within a directory of the cache (symlinks resolved)? */
 static int in_cache_dirs(int fd, char *real, size_t size)
 {
 	char proc[32];
