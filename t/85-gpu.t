@@ -127,8 +127,11 @@ like "$OUT" "^/.singularity.d/libs/libcuda.so.1 ro,nosuid,nodev" \
 vial exec --nv "$IMG" sh -c 'ls /.singularity.d/libs | tr "\n" " "'
 is "$OUT" "libcuda.so libcuda.so.1 libnvidia-ml.so.1 " \
 	"only the driver's root-owned libraries are bound"
-run as $TU env LD_LIBRARY_PATH=/opt/mine "$VIAL" exec --nv "$IMG" sh -c 'echo $LD_LIBRARY_PATH'
+run as $TU env LD_LIBRARY_PATH=/host SINGULARITYENV_LD_LIBRARY_PATH=/opt/mine "$VIAL" exec --nv \
+	"$IMG" sh -c 'echo $LD_LIBRARY_PATH'
 is "$OUT" "/opt/mine:/.singularity.d/libs" "/.singularity.d/libs is appended to LD_LIBRARY_PATH"
+run as $TU env LD_LIBRARY_PATH=/host "$VIAL" exec --nv "$IMG" sh -c 'echo $LD_LIBRARY_PATH'
+is "$OUT" "/.singularity.d/libs" "the host's own LD_LIBRARY_PATH stays outside, as without --nv"
 vial exec --nv "$GIMG" sh -c 'echo $LD_LIBRARY_PATH'
 is "$OUT" "/opt/imagelib:/.singularity.d/libs" "also after an image's env script sets it"
 run as $TU env CUDA_VISIBLE_DEVICES=1,2 NVIDIA_VISIBLE_DEVICES=GPU-1 "$VIAL" exec --nv -e \
