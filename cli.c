@@ -372,7 +372,8 @@ static const struct opt opts[] = {
 	{ "pwd", 0, A, "DIR", F(pwd), opt_string, "working directory inside" },
 	{ "shell", 's', A, "SHELL", F(shell), opt_string,
 	  "for shell (also APPTAINER_SHELL)" },
-	/* GPUs: --nv and --rocm, one line each, go here */
+	{ "nv", 0, A, NULL, F(nv), NULL, "the host's NVIDIA driver inside" },
+	{ "rocm", 0, A, NULL, F(rocm), NULL, "the host's AMD ROCm driver inside" },
 	{ "no-umask", 0, A, NULL, 0, set_no_umask, "umask 0022 inside, not yours" },
 	{ "compat", 0, A, NULL, 0, set_compat, "--containall --writable-tmpfs --no-umask" },
 	{ "no-privs", 0, A, NULL, 0, NULL, "(accepted: vial always drops every privilege)" },

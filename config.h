@@ -126,3 +126,64 @@ static const struct bind DEFAULT_BINDS[] = {
  * always opened with the user's own rights. Default: 1.
  */
 #define ALLOW_USER_BINDS 1
+
+/*
+ * --nv: the host's NVIDIA driver files the container gets. Libraries are
+ * found by name in the host's /etc/ld.so.cache (every entry for this
+ * machine's architecture whose name is NAME or NAME.*, e.g. libcuda.so.1)
+ * and bound read-only into /.singularity.d/libs, which vial appends to
+ * LD_LIBRARY_PATH inside; binaries are looked for in GPU_BIN_DIRS and
+ * bound into /usr/bin where the image has no such file. Only regular
+ * files owned by root and not writable by group or other, not on a
+ * user's FUSE mount, are bound, and a library only from within a
+ * directory the cache names. Default: the driver's own libraries and
+ * tools after Singularity's nvliblist.conf (with libnvidia-nvvm and
+ * libnvidia-allocator of newer drivers; without the vendor-neutral GL
+ * dispatch libraries, which images carry themselves). Risk: whatever is
+ * listed here that root installed is visible in --nv containers.
+ */
+static const char *const NV_LIBS[] = {
+	"libcuda.so", "libnvidia-ml.so", "libnvidia-ptxjitcompiler.so",
+	"libnvidia-nvvm.so", "libnvidia-gpucomp.so", "libnvidia-allocator.so",
+	"libnvidia-opencl.so", "libnvidia-compiler.so", "libnvidia-encode.so",
+	"libnvcuvid.so", "libnvidia-fbc.so", "libnvidia-eglcore.so",
+	"libnvidia-glcore.so", "libnvidia-glsi.so", "libnvidia-tls.so",
+	"libnvidia-rtcore.so", "libnvoptix.so", "libGLX_nvidia.so",
+	"libEGL_nvidia.so", "libGLESv2_nvidia.so", "libGLESv1_CM_nvidia.so",
+	"libnvidia-glvkspirv.so", "libnvidia-cbl.so", "libvdpau_nvidia.so",
+};
+static const char *const NV_BINS[] = {
+	"nvidia-smi", "nvidia-debugdump", "nvidia-persistenced",
+	"nvidia-cuda-mps-control", "nvidia-cuda-mps-server",
+};
+
+/*
+ * --rocm: the same for AMD GPUs. Default: the ROCm driver libraries of
+ * Apptainer's rocmliblist.conf, without the general-purpose ones it also
+ * lists (libelf, libnuma, libpci, the OpenCL ICD loader), which would
+ * shadow the image's own copies.
+ */
+static const char *const ROCM_LIBS[] = {
+	"libamd_comgr.so", "libamdcomgr64.so", "libcomgr.so", "libhsakmt.so",
+	"libhsa-runtime64.so", "libhsa-amd-aqlprofile64.so", "libdrm.so",
+	"libdrm_amdgpu.so", "libamdocl64.so", "libcltrace.so",
+	"libCXLActivityLogger.so", "librocr_debug_agent64.so",
+};
+static const char *const ROCM_BINS[] = { "rocm-smi", "rocminfo" };
+
+/*
+ * Host directories searched, in order, for NV_BINS and ROCM_BINS (vial
+ * never reads the caller's PATH while it holds privilege). Default: the
+ * system's bin directories and ROCm's. Risk: none beyond what they hold;
+ * the files themselves must be root's.
+ */
+static const char *const GPU_BIN_DIRS[] = {
+	"/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin", "/opt/rocm/bin",
+};
+
+/*
+ * Devices: --nv binds /dev/nvidiactl, nvidia-uvm, nvidia-uvm-tools,
+ * nvidia-modeset, nvidiaN and nvidia-caps/ into a --contain /dev (the
+ * host's whole /dev is there without --contain); --rocm /dev/kfd and
+ * /dev/dri/. These are the drivers' fixed names, not site policy.
+ */

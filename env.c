@@ -15,12 +15,14 @@
 #include "vial.h"
 
 #define SANE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define GPU_LIBDIR "/.singularity.d/libs"	/* gpu.c binds the driver there */
 
 static char **env;		/* NAME=VALUE, NULL-terminated */
 static size_t nenv;
 static const char **forced;	/* NAME=VALUE set by SINGULARITYENV_ and --env */
 static size_t nforced;
 static const char *prepend, *append;	/* ..._PREPEND_PATH, ..._APPEND_PATH */
+static int gpu;			/* --nv or --rocm */
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -95,6 +97,30 @@ static void force_all(const char **v, size_t n)
 		force(v[i], (size_t)(strchr(v[i], '=') - v[i]), strchr(v[i], '=') + 1);
 }
 
+/*
+ * --nv, --rocm: the GPUs the batch system gave the job stay visible, also
+ * with --cleanenv, and the host's driver libraries come on
+ * LD_LIBRARY_PATH, after what SINGULARITYENV_ or --env put there.
+ */
+static void gpu_env(const struct launch *l)
+{
+	static const char *keep[] = { "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+				      "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+				      "GPU_DEVICE_ORDINAL" };
+	const char *v = get(env, "LD_LIBRARY_PATH"), *e;
+	char *path = xrealloc(NULL, (v ? strlen(v) : 0) + sizeof GPU_LIBDIR + 1);
+
+	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++)
+		if ((e = get(l->envp, keep[i])))
+			set(keep[i], strlen(keep[i]), e);
+	sprintf(path, "%s%s" GPU_LIBDIR, v && *v ? v : "", v && *v ? ":" : "");
+	e = set("LD_LIBRARY_PATH", 15, path);
+	for (size_t i = 0; i < nforced; i++)	/* re-exported by env_wrap: the new value */
+		if (!strncmp(forced[i], "LD_LIBRARY_PATH=", 16))
+			forced[i] = e;
+	gpu = 1;
+}
+
 char **env_build(const struct launch *l)
 {
 	static const char *keep[] = { "HOME", "TERM", "USER", "http_proxy", "https_proxy",
@@ -128,6 +154,9 @@ char **env_build(const struct launch *l)
 	prefixed(l->envp, "APPTAINERENV_");
 	force_all(l->fileenv, l->nfileenv);
 	force_all(l->setenv, l->nsetenv);
+	gpu = 0;
+	if (l->nv || l->rocm)
+		gpu_env(l);
 	return env;
 }
 
@@ -202,7 +231,11 @@ char **env_wrap(char **argv)
 {
 	static const char head[] = "for f in /.singularity.d/env/*.sh; do "
 				   "[ -f \"$f\" ] && . \"$f\"; done; ";
-	size_t len = sizeof head + 16, n = 0;
+	/* an image's env script may have set LD_LIBRARY_PATH: the driver's after it */
+	static const char libs[] = "case :$LD_LIBRARY_PATH: in *:" GPU_LIBDIR ":*) ;; "
+				   "*) export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}"
+				   GPU_LIBDIR ";; esac; ";
+	size_t len = sizeof head + sizeof libs + 16, n = 0;
 	char **v, *script;
 
 	if (access("/.singularity.d/env", X_OK) == 0 && access("/bin/sh", X_OK))
@@ -221,7 +254,7 @@ char **env_wrap(char **argv)
 		if (sh_name(forced[i]))	/* sh would stop at FOO-BAR=; it stays in environ */
 			n += export(script + n, forced[i]);
 	n += path_script(script + n);
-	sprintf(script + n, "exec \"$@\"");
+	sprintf(script + n, "%sexec \"$@\"", gpu ? libs : "");
 	for (n = 0; argv[n]; n++)
 		;
 	v = xrealloc(NULL, (n + 5) * sizeof *v);
@@ -272,4 +305,7 @@ void env_drop_loader(void)
 {
 	nenv = drop(env, nenv);
 	nforced = drop((char **)forced, nforced);
+	/* --nv, --rocm: the driver's libraries are root's, bound read-only */
+	if (gpu)
+		set("LD_LIBRARY_PATH", 15, GPU_LIBDIR);
 }

@@ -203,6 +203,7 @@ static void print_config(void)
 		       policy.linger, policy.linger_dir);
 	else
 		printf("loop devices linger: no\n");
+	gpu_print_config();
 }
 
 static void print_version(void)

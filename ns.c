@@ -601,6 +601,26 @@ static void note_own(int dir, const char *name)
 		own_dev[n_own++] = st.st_dev;
 }
 
+/* For gpu.c: bind_fd, as it is. */
+int ns_bind(int root, int src, const char *dst, unsigned long flags, int optional)
+{
+	return bind_fd(root, src, dst, flags, optional);
+}
+
+/* For gpu.c: is there anything at `path` in the container (a symlink too)? */
+int ns_exists(int root, const char *path)
+{
+	char name[NAME_MAX + 1];
+	int dir = resolve(root, path, name);
+	int fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dir >= 0)
+		close(dir);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
 /* A new kernel file system (proc, sysfs, tmpfs) on `dst` inside `root`. */
 static void mount_new(int root, const char *type, const char *dst, unsigned long flags,
 		      const char *data)
@@ -847,6 +867,7 @@ void ns_build(struct launch *l)
 		wflags |= MS_NOEXEC;
 	note_above_stage();
 	host_open(l, &h);
+	gpu_open(l);
 	etc_prepare(h.home_dst);
 	root = stage(l);
 	/* /tmp first: a bind of it copies the stage and all that is mounted
@@ -860,6 +881,7 @@ void ns_build(struct launch *l)
 			refuse_over_image(l->binds[i].dst, l->binds[i].src);
 		bind_fd(root, h.user[i], l->binds[i].dst, wflags | (l->binds[i].ro ? MS_RDONLY : 0), 0);
 	}
+	gpu_bind(root);
 	bind_cwd(root, l, &h);
 	/* The overlay is a mount of its own: a sandbox on a noexec host
 	 * mount must stay noexec through it. */

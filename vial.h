@@ -68,6 +68,12 @@ struct policy {			/* filled from config.h by config.c */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
 	int protected_user_code;	/* PROTECTED_USER_CODE */
+	const char *const *nv_libs, *const *nv_bins;	/* --nv: names to find */
+	size_t n_nv_libs, n_nv_bins;
+	const char *const *rocm_libs, *const *rocm_bins;	/* --rocm */
+	size_t n_rocm_libs, n_rocm_bins;
+	const char *const *gpu_bin_dirs;	/* where the binaries are looked for */
+	size_t n_gpu_bin_dirs;
 };
 extern const struct policy policy;
 
@@ -110,6 +116,7 @@ struct launch {
 	uint64_t no_site;	/* site binds (bit = index) left out by --no-mount */
 	int no_home, contain, cleanenv, pid, ipc, net, writable_tmpfs;
 	unsigned inspect;	/* inspect --labels ...: inspect_bit()s, INSPECT_JSON */
+	int nv, rocm;		/* --nv, --rocm: the host's GPU driver inside */
 	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
@@ -200,6 +207,8 @@ void ns_enter(void);
 void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
+int ns_bind(int root, int src, const char *dst, unsigned long flags, int optional);
+int ns_exists(int root, const char *path);
 
 /* mnt.c */
 struct mount_entry {
@@ -220,6 +229,26 @@ void confine_protected(void);
 /* fd.c */
 void fd_close_all(int own, int keep1, int keep2, int keep3);
 int fd_has_entries(int dir, const char *name);
+
+/* ldcache.c: the host's /etc/ld.so.cache, parsed from bytes */
+struct ldcache {
+	const unsigned char *buf;	/* the whole file */
+	size_t len;
+	size_t entries, n, size;	/* where the entries are, how many, each's size */
+	size_t strings;		/* what the string offsets count from */
+	int32_t flags;		/* the entries wanted: this machine's */
+	char err[160];		/* why parsing failed */
+};
+extern const int32_t ldcache_host_flags;
+int ldcache_parse(const unsigned char *buf, size_t len, int32_t flags, struct ldcache *c);
+int ldcache_entry(const struct ldcache *c, size_t i, const char **name, const char **path);
+int ldcache_read(int fd, int32_t flags, struct ldcache *c);
+void ldcache_free(struct ldcache *c);
+
+/* gpu.c: --nv, --rocm */
+void gpu_open(const struct launch *l);
+void gpu_bind(int root);
+void gpu_print_config(void);
 
 /* init.c */
 void init_fork(struct launch *l);

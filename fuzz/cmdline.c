@@ -81,6 +81,7 @@ void fd_close_all(int own, int a, int b, int c) { (void)own, (void)a, (void)b, (
 void confine_protected(void) { abort(); }
 unsigned inspect_bit(const char *flag) { return flag[0] ? 1 : 0; }
 void inspect_print(const struct launch *l) { (void)l; abort(); }
+void gpu_print_config(void) { abort(); }
 
 static void fuzz_exit(int status)
 {
@@ -190,8 +191,11 @@ static const char *lookup(char **env, const char *name, size_t n)
  * sh stop the whole script at one they refuse), values that come back
  * exactly, and the same values as the command's environment.
  */
-static void check_script(const char *s, char **env)
+static void check_script(const char *s, char **env, int gpu_libs)
 {
+	static const char libs[] = "case :$LD_LIBRARY_PATH: in *:/.singularity.d/libs:*) ;; "
+				   "*) export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}"
+				   "/.singularity.d/libs;; esac; ";
 	static const char head[] = "for f in /.singularity.d/env/*.sh; do "
 				   "[ -f \"$f\" ] && . \"$f\"; done; ";
 	size_t max = strlen(s) + 1, k = 0;
@@ -229,12 +233,22 @@ static void check_script(const char *s, char **env)
 		vals[k] = v;
 		FUZZ_ASSERT(names[k]);
 	}
-	/* then PREPEND_PATH and APPEND_PATH (quoted the same way), and PATH */
+	/* then PREPEND_PATH and APPEND_PATH (quoted the same way), PATH, and
+	 * with --nv, --rocm the driver's libraries after what the image's
+	 * scripts set */
 	{
-		static const char tail[] = "export PATH;exec \"$@\"";
-		size_t sl = strlen(s);
+		static const char path[] = "export PATH;", exec[] = "exec \"$@\"";
+		size_t sl = strlen(s), tl = sizeof path - 1 + (gpu_libs ? sizeof libs - 1 : 0) +
+					  sizeof exec - 1;
+		const char *t = s + sl - tl;
 
-		FUZZ_ASSERT(sl >= sizeof tail - 1 && !strcmp(s + sl - (sizeof tail - 1), tail));
+		FUZZ_ASSERT(sl >= tl && !strncmp(t, path, sizeof path - 1));
+		t += sizeof path - 1;
+		if (gpu_libs) {
+			FUZZ_ASSERT(!strncmp(t, libs, sizeof libs - 1));
+			t += sizeof libs - 1;
+		}
+		FUZZ_ASSERT(!strcmp(t, exec));
 	}
 	/* sh ends with the last value exported for each name: the env's */
 	for (size_t i = 0; i < k; i++) {
@@ -293,8 +307,23 @@ static void check_env(const struct launch *l, char **env)
 
 		for (size_t j = i + 1; j < l->nsetenv; j++)
 			later |= !strncmp(l->setenv[j], l->setenv[i], n + 1);
-		if (!later)	/* --env X=Y is the last word on X */
-			FUZZ_ASSERT(!strcmp(lookup(env, l->setenv[i], n), eq + 1));
+		if (later)
+			continue;
+		/* --env X=Y is the last word on X; with --nv/--rocm the driver's
+		 * libraries come after the caller's LD_LIBRARY_PATH */
+		if ((l->nv || l->rocm) && n == 15 && !strncmp(l->setenv[i], "LD_LIBRARY_PATH", n)) {
+			const char *v = lookup(env, "LD_LIBRARY_PATH", 15);
+			size_t m = strlen(eq + 1);
+			FUZZ_ASSERT(v && !strncmp(v, eq + 1, m) &&
+				    !strcmp(v + m, m ? ":/.singularity.d/libs" : "/.singularity.d/libs"));
+			continue;
+		}
+		FUZZ_ASSERT(!strcmp(lookup(env, l->setenv[i], n), eq + 1));
+	}
+	if (l->nv || l->rocm) {
+		const char *v = lookup(env, "LD_LIBRARY_PATH", 15);
+		size_t m = v ? strlen(v) : 0;
+		FUZZ_ASSERT(m >= 20 && !strcmp(v + m - 20, "/.singularity.d/libs"));
 	}
 }
 
@@ -351,7 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	check_env(&l, cmdenv);
 	wrapped = env_wrap(l.argv);
 	FUZZ_ASSERT(!strcmp(wrapped[0], "/bin/sh") && !strcmp(wrapped[1], "-c"));
-	check_script(wrapped[2], cmdenv);
+	check_script(wrapped[2], cmdenv, l.nv || l.rocm);
 done:
 	fuzz_disarm();
 	free_all();

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Regenerate the binary seed corpora, fuzz/corpus/sif and fuzz/corpus/image
-# (kept in the tree; run.sh fuzzes copies). Needs mksquashfs, mkfs.erofs,
-# mkfs.ext2, siftool, python3. Each seed is a small, real instance of what
+# Regenerate the binary seed corpora, fuzz/corpus/sif, fuzz/corpus/image and
+# fuzz/corpus/ldcache (kept in the tree; run.sh fuzzes copies). Needs
+# mksquashfs, mkfs.erofs, mkfs.ext2, siftool, python3, gcc and glibc's ldconfig. Each seed is a small, real instance of what
 # the parser reads. The other corpora are short text inputs in the formats
 # their harnesses describe, edited by hand.
 set -eu
@@ -72,8 +72,24 @@ for name, data in seeds.items():
     open(f"{tmp}/{name}", "wb").write(data)
 EOF
 
-mkdir -p corpus/sif corpus/image
-rm -f corpus/sif/* corpus/image/*
+# ld.so.caches as glibc's ldconfig writes them, in its three formats, for a
+# small tree (a chroot: none of the host's libraries) with a soname chain.
+mkdir -p "$tmp/ld/etc" "$tmp/ld/opt/nv" "$tmp/ld/lib" "$tmp/ld/usr/lib"
+echo 'int f(void) { return 0; }' >"$tmp/e.c"
+for lib in libcuda.so.1 libnvidia-ml.so.1 libz.so.1; do
+	gcc -shared -fPIC -Wl,-soname,$lib -o "$tmp/ld/opt/nv/$lib.550" "$tmp/e.c"
+done
+ln -s libcuda.so.1 "$tmp/ld/opt/nv/libcuda.so"
+echo /opt/nv >"$tmp/ld/etc/ld.so.conf"
+for f in new old compat; do
+	ldconfig -r "$tmp/ld" -c $f -C /cache.$f -f /etc/ld.so.conf
+done
+
+mkdir -p corpus/sif corpus/image corpus/ldcache
+rm -f corpus/sif/* corpus/image/* corpus/ldcache/*
+cp "$tmp/ld/cache.new" corpus/ldcache/new
+cp "$tmp/ld/cache.old" corpus/ldcache/old
+cp "$tmp/ld/cache.compat" corpus/ldcache/compat
 cp "$tmp"/*.sif corpus/sif/
 
 cp "$tmp/fs.sqfs" corpus/image/squashfs

@@ -49,6 +49,8 @@ int mnt_walk(int top, const char *rel) { (void)top, (void)rel; abort(); }
 void mnt_set_tree(int fd, unsigned long f, const char *w) { (void)fd, (void)f, (void)w; abort(); }
 int protect_dir_open(const char *path, int w) { (void)path, (void)w; abort(); }
 int fd_has_entries(int dir, const char *name) { (void)dir, (void)name; abort(); }
+void gpu_open(const struct launch *l) { (void)l; }
+void gpu_bind(int root) { (void)root; }
 
 static char base[PATH_MAX];	/* the tmpfs */
 static char rootpath[PATH_MAX];	/* base/root: the container */
