@@ -45,16 +45,6 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-static const char *env_get(char **envp, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (; *envp; envp++)
-		if (!strncmp(*envp, name, n) && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return NULL;
-}
-
 /*
  * Split `s` in place at commas as Go's encoding/csv does (what Apptainer's
  * --env and --mount use): a field in double quotes may hold commas, ""

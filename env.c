@@ -62,7 +62,8 @@ static void force(const char *name, size_t len, const char *value)
 	forced[nforced++] = set(name, len, value);
 }
 
-static const char *get(char **envp, const char *name)
+/* NAME's value in `envp` (NAME=VALUE strings), or NULL. */
+const char *env_get(char **envp, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -107,11 +108,11 @@ static void gpu_env(const struct launch *l)
 	static const char *keep[] = { "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
 				      "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
 				      "GPU_DEVICE_ORDINAL" };
-	const char *v = get(env, "LD_LIBRARY_PATH"), *e;
+	const char *v = env_get(env, "LD_LIBRARY_PATH"), *e;
 	char *path = xrealloc(NULL, (v ? strlen(v) : 0) + sizeof GPU_LIBDIR + 1);
 
 	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++)
-		if ((e = get(l->envp, keep[i])))
+		if ((e = env_get(l->envp, keep[i])))
 			set(keep[i], strlen(keep[i]), e);
 	sprintf(path, "%s%s" GPU_LIBDIR, v && *v ? v : "", v && *v ? ":" : "");
 	e = set("LD_LIBRARY_PATH", 15, path);
@@ -134,7 +135,7 @@ char **env_build(const struct launch *l)
 		if (strchr(*e, '=') && !stays_out(*e))
 			set(*e, (size_t)(strchr(*e, '=') - *e), strchr(*e, '=') + 1);
 	for (size_t i = 0; l->cleanenv && i < LEN(keep); i++) {
-		const char *v = get(l->envp, keep[i]);
+		const char *v = env_get(l->envp, keep[i]);
 		if (v)
 			set(keep[i], strlen(keep[i]), v);
 	}
@@ -191,7 +192,7 @@ static size_t export(char *out, const char *e)
 /* PATH with PREPEND_PATH and APPEND_PATH, where no shell will add them. */
 static void path_extend(void)
 {
-	const char *path = get(env, "PATH");
+	const char *path = env_get(env, "PATH");
 	char *p;
 
 	if ((!prepend && !append) || !path)

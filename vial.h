@@ -259,6 +259,7 @@ void init_run(int go);
 char **env_build(const struct launch *l);
 char **env_wrap(char **argv);
 void env_drop_loader(void);
+const char *env_get(char **envp, const char *name);
 
 /* inspect.c: Apptainer's inspect, read inside the built container */
 #define INSPECT_JSON (1u << 31)
