@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "vial.h"
+
 
 #define LD_SO_CACHE "/etc/ld.so.cache"
 #define LIBDIR "/.singularity.d/libs"
@@ -346,35 +346,6 @@ void gpu_open(const struct launch *l)
 		ldcache_free(&c);
 }
 
-/*
- * The mount point of a device in a --contain /dev: that /dev is vial's
- * own tmpfs (root's, 0755), so the node's place is made there as root,
- * as contain_dev makes the others.
- */
-static int dev_place(int root, const struct file *f)
-{
-	const char *name = f->dst + strlen("/dev/");
-	int dev = openat(root, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct statfs sf;
-	struct stat st;
-	int rc = -1, e = 0;
-
-	if (dev >= 0 && !fstatfs(dev, &sf) && sf.f_type == TMPFS_MAGIC && !fstat(f->fd, &st)) {
-		priv_raise();
-		if (S_ISDIR(st.st_mode))
-			rc = mkdirat(dev, name, 0755);
-		else if ((rc = openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644)) >= 0)
-			rc = close(rc);
-		e = rc ? errno : 0;
-		priv_lower();
-	}
-	if (dev >= 0)
-		close(dev);
-	if (rc && e != EEXIST)
-		debug("not binding %s: no place for it in the container's /dev", f->dst);
-	return rc == 0 || e == EEXIST;
-}
-
 /* After the user's binds: what gpu_open found, bound by fd. */
 void gpu_bind(int root)
 {
@@ -384,8 +355,10 @@ void gpu_bind(int root)
 		const struct file *f = &files[i];
 		if (f->kind == BIN && ns_exists(root, f->dst))
 			debug("%s: not binding %s: the image has %s", f->opt, f->src, f->dst);
-		else if ((f->kind != DEV || dev_place(root, f)) &&
-			 ns_bind(root, f->fd, f->dst, f->kind == DEV ? MS_NOSUID | MS_NOEXEC : ro,
+		/* a device's place in a --contain /dev is made as for any
+		 * mount point: only in vial's own tmpfs (not in a tmpfs of the
+		 * host's that a -B put over /dev) */
+		else if (ns_bind(root, f->fd, f->dst, f->kind == DEV ? MS_NOSUID | MS_NOEXEC : ro,
 				 1) == 0)
 			debug("%s: bound %s on %s", f->opt, f->src, f->dst);
 		close(f->fd);

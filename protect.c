@@ -29,7 +29,6 @@
 
 #include "vial.h"
 
-#define FUSE_SUPER_MAGIC 0x65735546
 
 /* Root-owned and not writable by group or other: only root can change it. */
 static int safe(const struct stat *st)

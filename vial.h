@@ -16,6 +16,7 @@
  * singularity, apptainer or run-singularity (README: "As Singularity"). */
 #define APPTAINER_VERSION "1.1.9"
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define FUSE_SUPER_MAGIC 0x65735546	/* statfs f_type */
 
 /* The magic link naming fd: how vial mounts and reads by descriptor. */
 static inline const char *fdpath(char buf[32], int fd)
