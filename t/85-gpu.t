@@ -172,6 +172,13 @@ vial exec -c "$IMG" sh -c 'ls /dev | grep -c nvidia'
 is "$OUT" "0" "without --nv a --contain /dev has none"
 vial exec --nv "$IMG" sh -c '[ -c /dev/nvidia0 ] && echo yes'
 is "$OUT" "yes" "without --contain they are the host's /dev's"
+# A host tmpfs the user binds over the --contain /dev: no place is made
+# there for the nodes (root would have created files on the host).
+mkdir -p "$T/hostdev" && mount -t tmpfs -o mode=1777 vialt "$T/hostdev"
+vial exec --nv -c -B "$T/hostdev:/dev" "$IMG" true
+is "$RC|$(ls -A "$T/hostdev" | wc -l)" "0|0" \
+	"a host tmpfs bound over a --contain /dev gets no files of root's for the nodes"
+umount "$T/hostdev"
 clean "binaries and devices"
 
 # --- --rocm
