@@ -26,6 +26,12 @@
 
 #include "vial.h"
 
+#ifndef OPEN_TREE_CLONE		/* linux/mount.h, Linux 5.2 */
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#endif
 #ifndef ST_NOSYMFOLLOW
 #define ST_NOSYMFOLLOW 0x2000	/* Linux 5.10 */
 #endif
@@ -46,6 +52,8 @@ static dev_t stage_dev;		/* the staging tmpfs */
  * executable into the image's programs (PROTECTED_USER_CODE). */
 static unsigned long wflags = MS_NOSUID | MS_NODEV;
 static int image_root = -1;	/* the image alone, below the overlay */
+
+static int clone_tree(int fd);
 static dev_t own_dev[8];	/* vial's own tmpfs mounts (/tmp with --contain): also */
 static size_t n_own;
 static dev_t workdir_dev;	/* -W's: mount points made there as the caller */
@@ -235,6 +243,14 @@ static void host_open(struct launch *l, struct host *h)
 	for (size_t i = 0; i < l->nbinds; i++)
 		if ((h->user[i] = open(l->binds[i].src, O_PATH | O_CLOEXEC)) < 0)
 			die_errno("bind %s", l->binds[i].src);
+	h->tmp = clone_tree(h->tmp);
+	h->vartmp = clone_tree(h->vartmp);
+	h->home = clone_tree(h->home);
+	h->cwd = clone_tree(h->cwd);
+	for (size_t i = 0; i < policy.nbinds; i++)
+		h->site[i] = clone_tree(h->site[i]);
+	for (size_t i = 0; i < l->nbinds; i++)
+		h->user[i] = clone_tree(h->user[i]);
 }
 
 /* The image's /etc/passwd and group with the caller added, in the upper layer. */
@@ -545,6 +561,45 @@ static void unstage(int dir, const char *name, const char *rel, const char *dst)
 	close(fd);
 }
 
+/* Detached copies made by clone_tree: bound by move_mount, not mount. */
+static int clones[16];
+static size_t nclones;
+
+static int is_clone(int fd)
+{
+	for (size_t i = 0; i < nclones; i++)
+		if (clones[i] == fd)
+			return 1;
+	return 0;
+}
+
+/*
+ * A bind source that holds the staging directory (/tmp, -B /:/host): a
+ * detached recursive copy of it taken now, before the stage is mounted
+ * (open_tree, Linux 5.2), never holds the stage, so the bind needs no
+ * copy of it detached (an RCU grace period per launch). Before 5.2 the
+ * bind copies the stage and unstage() detaches it.
+ */
+static int clone_tree(int fd)
+{
+	struct stat st;
+	int c;
+
+	if (fd < 0 || fstat(fd, &st) || !stage_below(&st) || nclones == LEN(clones))
+		return fd;
+	priv_raise();
+	c = (int)syscall(SYS_open_tree, fd, "",
+			 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+	priv_lower();
+	if (c < 0 && errno == ENOSYS)
+		return fd;
+	if (c < 0)
+		die_errno("copy a bind source (open_tree)");
+	close(fd);
+	clones[nclones++] = c;
+	return c;
+}
+
 /*
  * Bind host fd `src` on `dst` inside `root`, then add `flags` to it and
  * every mount below it. Recursive, as the kernel requires of a user: a
@@ -557,7 +612,7 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	char name[NAME_MAX + 1], a[32], b[32];
 	const char *rel;
 	struct stat s, t;
-	int dir, fd;
+	int dir, fd, rc;
 
 	if (src < 0 || fstat(src, &s))
 		return -1;
@@ -571,10 +626,18 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	}
 	if (fd < 0)
 		die_errno("cannot make mount point %s in the container", dst);
-	if (as_root_mount(fdpath(a, src), fdpath(b, fd), NULL, MS_BIND | MS_REC, NULL))
+	if (is_clone(src)) {
+		priv_raise();
+		rc = (int)syscall(SYS_move_mount, src, "", fd, "",
+				  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		priv_lower();
+	} else {
+		rc = as_root_mount(fdpath(a, src), fdpath(b, fd), NULL, MS_BIND | MS_REC, NULL);
+	}
+	if (rc)
 		die_errno("bind %s", dst);
 	close(fd);
-	if ((rel = stage_below(&s)))
+	if (!is_clone(src) && (rel = stage_below(&s)))
 		unstage(dir, name, rel, dst);
 	/* The flags must reach the new mount itself: look it up afresh. */
 	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);

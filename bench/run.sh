@@ -34,7 +34,7 @@ flock 9
 
 W=$(mktemp -d /tmp/vialbench.XXXXXX)
 chmod 755 "$W"			# setuid binaries must not sit under a 0700 path
-HOLD= CREATED_USER= FUSE_MODE= CHSTORE_OLD=
+HOLD= CREATED_USER= FUSE_MODE= CHSTORE_OLD= LDIR=
 
 cleanup() {
 	set +e
@@ -46,6 +46,7 @@ cleanup() {
 	done 2>/dev/null
 	awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
 	[ -n "$FUSE_MODE" ] && chmod "$FUSE_MODE" /dev/fuse
+	[ -n "$LDIR" ] && rm -rf "$LDIR"
 	[ -z "$CHSTORE_OLD" ] && rm -rf "/var/tmp/$BU.ch"
 	[ -n "$CREATED_USER" ] && userdel -r "$BU" 2>/dev/null
 	rm -rf "$W"
@@ -226,8 +227,10 @@ HOLD=
 # A site build that keeps the image mounted 60 s after its last use: launch
 # after launch (the workflow case) the first is cold, the rest warm.
 say "building a LOOP_LINGER=60 vial"
+# LINGER_DIR must lie below directories only root can write: not /tmp
+LDIR=$(mktemp -d /var/lib/vialbench-linger.XXXXXX) && chmod 755 "$LDIR"
 printf '#include "%s/config.h"\n#undef LOOP_LINGER\n#define LOOP_LINGER 60\n#undef LINGER_DIR\n#define LINGER_DIR "%s/linger"\n' \
-	"$TOP" "$W" >"$W/linger.h"
+	"$TOP" "$LDIR" >"$W/linger.h"
 make -C "$TOP" -s CONFIG="$W/linger.h" OUT="$W/build/vial-linger" OBJDIR="$W/build/obj" \
 	>"$W/linger.log" 2>&1 || fail "the LOOP_LINGER build failed: $(tail -3 "$W/linger.log")"
 install -o root -g root -m 4755 "$W/build/vial-linger" "$W/bin/vial-linger"
@@ -265,6 +268,7 @@ if command -v ch-run >/dev/null; then
 	try_once chrun_sqfs ch-run -s "$W/chstore" -m "$W/chmnt" "$IMG" -- true &&
 		bench_cases chrun_sqfs ch-run -s "$W/chstore" -m "$W/chmnt" "$IMG" -- true
 	[ -n "$FUSE_MODE" ] && chmod "$FUSE_MODE" /dev/fuse
+	[ -n "$LDIR" ] && rm -rf "$LDIR"
 	FUSE_MODE=
 else
 	NOTE[chrun_dir]="n/a: ch-run not installed"

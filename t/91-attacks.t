@@ -39,6 +39,12 @@ vial exec -B "$T:/t" "$IMG" sh -c 'cat /t/hid/x/f; ls -A /t/hid/x | wc -l'
 is "$OUT" "0" "-B of a directory below the staging one (/tmp/vialt.X) too"
 nosetattr exec -B /:/host "$IMG" sh -c "cat /host$H/x/f; ls -A /host$H/x | wc -l"
 is "$OUT|$RC" "0|0" "and so on a kernel without mount_setattr"
+# Before Linux 5.2 (no open_tree) the bind copies the stage, then detaches it.
+run "$SR" --enosys open_tree --enosys move_mount -- setpriv --reuid=$TU --regid=$TU \
+	--init-groups -- "$VIAL" exec -B /:/host "$IMG" \
+	sh -c "cat /host$H/x/f; ls -A /host$H/x | wc -l; ls /host/tmp | grep -c '^upper\$'"
+is "$OUT|$RC" "0
+0|1" "and without open_tree: neither the covered file nor the staging area"
 unmount_all
 clean "covered files"
 
