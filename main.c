@@ -89,7 +89,7 @@ static void limits_check(char **argv, char **envp)
 {
 	char here;
 	uintptr_t top = (uintptr_t)&here, need;
-	struct rlimit r;
+	struct rlimit r, more;
 
 	for (char **v = argv; *v; v++)
 		top = (uintptr_t)*v + strlen(*v) > top ? (uintptr_t)*v + strlen(*v) : top;
@@ -98,9 +98,15 @@ static void limits_check(char **argv, char **envp)
 	need = top - (uintptr_t)&here + STACK_NEED;
 	if (getrlimit(RLIMIT_STACK, &r))
 		die_errno("getrlimit");
-	if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < need)
-		die("the stack limit (ulimit -s %lu) is below the %lu KiB vial needs",
-		    (unsigned long)(r.rlim_cur / 1024), (unsigned long)(need + 1023) / 1024);
+	if (r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= need)
+		return;
+	/* Room for the message (vial is root still, and exits): its
+	 * formatting alone could overrun what is left. */
+	more.rlim_cur = need;
+	more.rlim_max = r.rlim_max > need ? r.rlim_max : need;
+	setrlimit(RLIMIT_STACK, &more);
+	die("the stack limit (ulimit -s %lu) is below the %lu KiB vial needs",
+	    (unsigned long)(r.rlim_cur / 1024), (unsigned long)(need + 1023) / 1024);
 }
 
 /* Make sure 0-2 are open, so nothing vial opens can land on them. */
@@ -323,7 +329,9 @@ static void launch(struct launch *l)
 
 int main(int argc, char **argv, char **envp)
 {
-	struct launch l = { .img = { .fd = -1 }, .loop = { .fd = -1 }, .linger_go = -1 };
+	/* static: main's frame stays small while limits_check has not yet
+	 * looked at the stack limit (struct launch holds a PATH_MAX cwd) */
+	static struct launch l = { .img = { .fd = -1 }, .loop = { .fd = -1 }, .linger_go = -1 };
 
 	sanitise(argc, argv, envp, &l);
 	priv_init();
