@@ -129,6 +129,7 @@ char **env_build(const struct launch *l)
 				      "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY" };
 	const char *name = strrchr(l->img.path, '/');
 
+	prepend = append = NULL;	/* all of env.c's state is this call's */
 	env = xrealloc(NULL, sizeof *env);
 	env[0] = NULL;
 	for (char **e = l->envp; !l->cleanenv && *e; e++)
