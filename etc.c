@@ -78,12 +78,20 @@ static char *slurp(int dir, const char *name, size_t *len, struct stat *st)
 	*st = (struct stat){ .st_mode = S_IFREG | 0644 };
 	if (dir < 0)
 		return buf;	/* the image has no /etc */
-	priv_raise();
-	rc = fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	if (rc || !S_ISREG(st->st_mode))	/* missing or a symlink: start empty */
-		*st = (struct stat){ .st_mode = S_IFREG | 0644 };
 	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {	/* root's look at the owner and mode only */
+		priv_raise();
+		rc = fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW);
+		priv_lower();
+	} else {
+		rc = fstat(fd, st);
+	}
+	if (rc || !S_ISREG(st->st_mode)) {	/* missing, a symlink, a FIFO: start empty */
+		*st = (struct stat){ .st_mode = S_IFREG | 0644 };
+		if (fd >= 0)
+			close(fd);
+		return buf;
+	}
 	if (fd < 0)
 		return buf;
 	while (*len < ETC_MAX && (n = read(fd, buf + *len, ETC_MAX - *len)) > 0)
