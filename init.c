@@ -92,7 +92,7 @@ static pid_t fork_blocked(int fd, const char *what)
 }
 
 /* Called after unshare(CLONE_NEWPID): returns in the child, PID 1 to be. */
-void init_fork(struct launch *l)
+void init_fork(void)
 {
 	pid_t child;
 
@@ -101,7 +101,6 @@ void init_fork(struct launch *l)
 	child = fork_blocked(alive[1], "fork into the PID namespace");
 	if (child == 0)
 		return;
-	(void)l;
 	/* The outer vial keeps only its end of the pipe: not the image, the
 	 * loop device, nor a LOOP_LINGER holder's socket. */
 	fd_close_all(1, alive[1], -1, -1);

@@ -15,7 +15,6 @@
  * stays only if its launch got as far as the command's exec: a launch that
  * fails leaves nothing behind.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>

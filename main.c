@@ -314,7 +314,7 @@ static void launch(struct launch *l)
 		l->linger_go = linger_hold(&l->img, &l->loop);
 	ns_isolate(l);
 	if (l->pid)
-		init_fork(l);	/* the outer vial waits there, unprivileged */
+		init_fork();	/* the outer vial waits there, unprivileged */
 	ns_build(l);
 	/* The tree is built: vial's own fds (the image, host directories)
 	 * go before the ids become the caller's. */

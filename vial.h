@@ -252,7 +252,7 @@ void gpu_bind(int root);
 void gpu_print_config(void);
 
 /* init.c */
-void init_fork(struct launch *l);
+void init_fork(void);
 int init_pipe(void);
 void init_run(int go);
 

@@ -74,7 +74,7 @@ void protect_audit(const struct image *img, char **argv, const char *cwd)
 	abort();
 }
 void loop_attach(const struct image *img, struct loopdev *ld) { (void)img, (void)ld; abort(); }
-void init_fork(struct launch *l) { (void)l; abort(); }
+void init_fork(void) { abort(); }
 void init_run(int go) { (void)go; abort(); }
 int init_pipe(void) { abort(); }
 void fd_close_all(int own, int a, int b, int c) { (void)own, (void)a, (void)b, (void)c; abort(); }
