@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
 
 static int ids(void)
 {
@@ -102,6 +108,60 @@ static int memfd_exec(const char *so, char **argv)
 	return 1;
 }
 
+/* Into a new user namespace by `how` (unshare, clone, clone3): "entered"
+ * and 0, or why not and 1. */
+static int userns(const char *how)
+{
+	struct clone_args a = { .flags = CLONE_NEWUSER, .exit_signal = SIGCHLD };
+	long pid;
+	int st;
+
+	if (!strcmp(how, "unshare"))
+		pid = unshare(CLONE_NEWUSER) ? -1 : 1;
+	else if (!strcmp(how, "clone"))
+		pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	else
+		pid = syscall(SYS_clone3, &a, sizeof a);
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0)
+		return printf("userns %s: %s\n", how, strerror(errno)), 1;
+	if (pid > 1 && (waitpid((pid_t)pid, &st, 0) != pid || st))
+		return printf("userns %s: the child failed\n", how), 1;
+	return printf("userns %s: entered\n", how), 0;
+}
+
+/* The fd of SOCK's first message (SCM_RIGHTS), from whoever listens there. */
+static int recv_fd(const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char c, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec io = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl,
+			    .msg_controllen = sizeof ctl };
+	struct cmsghdr *h;
+	int s = socket(AF_UNIX, SOCK_STREAM, 0), fd;
+
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) || recvmsg(s, &m, 0) <= 0 ||
+	    !(h = CMSG_FIRSTHDR(&m)) || h->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(h), sizeof fd);
+	return fd;
+}
+
+/* setns into the user namespace whose fd comes over the socket SOCK. */
+static int try_setns(const char *sock)
+{
+	int fd = recv_fd(sock);
+
+	if (fd < 0)
+		return printf("setns: no fd from %s: %s\n", sock, strerror(errno)), 1;
+	if (setns(fd, CLONE_NEWUSER))
+		return printf("setns: %s\n", strerror(errno)), 1;
+	return printf("setns: entered\n"), 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -124,6 +184,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(c, "memfd-exec") && argc > 3)
 		return memfd_exec(argv[2], argv + 3);
+	if (!strcmp(c, "userns") && argc > 2)
+		return userns(argv[2]);
+	if (!strcmp(c, "setns") && argc > 2)
+		return try_setns(argv[2]);
 	if (!strcmp(c, "exit") && argc > 2)
 		return atoi(argv[2]);
 	if (!strcmp(c, "kill") && argc > 2) {
@@ -131,6 +195,7 @@ int main(int argc, char **argv)
 		raise(atoi(argv[2]));
 		return 100;
 	}
-	fprintf(stderr, "usage: probe ids|fds|status|root|open P|exit N|kill SIG|memfd-exec SO PROG ARG...\n");
+	fprintf(stderr, "usage: probe ids|fds|status|root|open P|exit N|kill SIG|memfd-exec SO PROG ARG...|\n"
+		"       userns unshare|clone|clone3|setns SOCKET\n");
 	return 2;
 }
