@@ -82,6 +82,11 @@ install: vial
 	if [ "$(LINKS)" = 1 ]; then \
 		for n in $(ALIASES); do ln -sfn vial $(DESTDIR)$(PREFIX)/bin/$$n || exit 1; done; \
 	fi
+	@# PROTECTED_GROUP, on this machine (a package made with DESTDIR adds it itself)
+	g=$$(sed -n 's/^#define PROTECTED_GROUP "\(.*\)"/\1/p' $(CONFIG)); \
+	if [ -z "$(DESTDIR)" ] && [ -n "$$g" ] && ! getent group "$$g" >/dev/null; then \
+		groupadd -r "$$g"; \
+	fi
 
 # The main job: build, install setuid in a local prefix, make a busybox
 # image, and run a command in it as an unprivileged user.

@@ -20,6 +20,7 @@ const struct policy policy = {
 	.linger = LOOP_LINGER,
 	.linger_dir = LINGER_DIR,
 	.protected_user_code = PROTECTED_USER_CODE,
+	.protected_group = PROTECTED_GROUP,
 	.nv_libs = NV_LIBS,
 	.n_nv_libs = LEN(NV_LIBS),
 	.nv_bins = NV_BINS,

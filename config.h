@@ -27,12 +27,35 @@ static const struct protected_dir PROTECTED_DIRS[] = {
  * LD_AUDIT, GCONV_PATH, ...) from any source; no -B or -H over a path the
  * image has (an empty directory aside); every place the caller can write
  * (/tmp, /var/tmp, home, the working directory, binds, /dev and /dev/shm)
- * mounted noexec; memfd_create refused (a seccomp filter). Default: 0.
+ * mounted noexec; memfd_create, ptrace and user namespaces refused (a
+ * seccomp filter); the container's processes in PROTECTED_GROUP, out of
+ * reach of the caller's other processes; no host mount propagating in
+ * after launch. Default: 0.
  * Risk of 1: a user can load their own library into a licensed program
  * (needed for MEX files or plugins of the user's) and so copy every
  * execute-only binary of the image. README says what 0 cannot stop.
  */
 #define PROTECTED_USER_CODE 0
+
+/*
+ * The group a protected run's processes have as their real, effective
+ * and saved gid (with PROTECTED_USER_CODE 0); the caller's own groups,
+ * their primary one included, stay as supplementary groups, so file
+ * access is the caller's. The kernel lets a process reach another's
+ * /proc/PID/root, cwd, fd, mem, environ and ptrace only when all its uids
+ * *and* gids match: the caller's other processes can no longer reach the
+ * container's, nor the container's theirs; signals (checked by uid) still
+ * go through. Files a protected run creates get this group, unless their
+ * directory is set-gid; group permissions on them are cut to those of
+ * others (the caller's umask's "other" bits apply to the group as well),
+ * since every user's protected runs share the group.
+ * It must exist (`make install` makes it: groupadd -r), have no members
+ * and own no files; vial refuses one with members, gid 0, the caller's
+ * own, IMAGE_GROUP or a protected directory's group. Default: "vialrun".
+ * Risk: a group that owns files (a system group, "disk", ...) gives every
+ * protected run access to them.
+ */
+#define PROTECTED_GROUP "vialrun"
 
 /*
  * Image group for root-squashed NFS: when set, an image in a protected

@@ -185,6 +185,9 @@ static void print_config(void)
 	}
 	printf("caller's code in protected images: %s\n",
 	       policy.protected_user_code ? "allowed (PROTECTED_USER_CODE 1)" : "kept out");
+	if (!policy.protected_user_code)
+		printf("protected runs' group: %s (new files get it, unless their directory "
+		       "is set-gid)\n", policy.protected_group);
 	printf("image group (root-squashed NFS): %s\n",
 	       policy.image_group ? policy.image_group : "(off)");
 	printf("formats from images the user can write:");
@@ -266,6 +269,9 @@ static _Noreturn void exec_command(struct launch *l)
 	if (l->img.protected && !policy.protected_user_code) {
 		env_drop_loader();
 		confine_protected();
+		/* Every user's protected runs share PROTECTED_GROUP, which
+		 * new files get: it may do no more with them than others. */
+		umask(l->umask | (l->umask & 07) << 3);
 	}
 	l->argv = env_wrap(l->argv);
 	linger_launched(l->linger_go, 1);
@@ -303,6 +309,8 @@ static void launch(struct launch *l)
 	if (!inspect)
 		choose_command(l);
 	image_check_policy(&l->img);
+	if (l->img.protected && !policy.protected_user_code)
+		priv_run_group();
 	/* Files written over a protected image's would run inside it. */
 	if (l->img.protected && l->writable_tmpfs && !policy.protected_user_code)
 		die("%s: --writable-tmpfs: not with a protected image", l->img.path);

@@ -69,6 +69,7 @@ struct policy {			/* filled from config.h by config.c */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
 	int protected_user_code;	/* PROTECTED_USER_CODE */
+	const char *protected_group;	/* PROTECTED_GROUP */
 	const char *const *nv_libs, *const *nv_bins;	/* --nv: names to find */
 	size_t n_nv_libs, n_nv_bins;
 	const char *const *rocm_libs, *const *rocm_bins;	/* --rocm */
@@ -155,6 +156,8 @@ void priv_shield(void);
 void priv_unshield(void);
 int priv_in_group(gid_t gid);
 int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
+void priv_run_group(void);
+int priv_run_gid(gid_t *gid);
 void priv_drop_forever(void);
 
 /* image.c */
