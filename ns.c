@@ -956,5 +956,10 @@ void ns_build(struct launch *l)
 	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL, MS_REMOUNT | MS_BIND | f, NULL))
 		die_errno("remount the container root");
 	pivot(root);
+	/* A protected run's tree receives no later host mount: one the
+	 * caller makes after launch (FUSE in their home) would come in
+	 * without noexec. Ordinary runs stay slaves (an autofs path). */
+	if ((wflags & MS_NOEXEC) && as_root_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		die_errno("make the container's mounts private");
 	chdir_cwd(l, &h);
 }
