@@ -59,6 +59,7 @@ void priv_init(void) { abort(); }
 const struct user *priv_user(void) { return &user; }
 int priv_is_root(void) { abort(); }
 void priv_drop_forever(void) { abort(); }
+void priv_run_group(void) { abort(); }
 void ns_enter(void) { abort(); }
 void ns_isolate(const struct launch *l) { (void)l; abort(); }
 int linger_hold(const struct image *img, const struct loopdev *ld) { (void)img, (void)ld; abort(); }
