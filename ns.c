@@ -56,8 +56,22 @@ static int image_root = -1;	/* the image alone, below the overlay */
 static int clone_tree(int fd);
 static dev_t own_dev[8];	/* vial's own tmpfs mounts (/tmp with --contain): also */
 static size_t n_own;
-static dev_t workdir_dev;	/* -W's: mount points made there as the caller */
-static int have_workdir;
+
+/*
+ * The binds vial made from the caller's own host directories (home, the
+ * working directory, -B, -W's): a mount point missing below one is made
+ * in that host directory, as the caller, as Apptainer does (cwltool binds
+ * staged files into its --home). Known by the bind's own mount id, not by
+ * device: a mount below it on the host, or another bind of the same file
+ * system, is not the caller's choice of place.
+ */
+static struct caller_bind { int id; char *host, *at; } *caller;
+static size_t ncaller, caller_max;
+static mode_t caller_umask;
+
+/* How bind_fd binds: may the mount point be missing (then no bind), and
+ * did the caller ask for this bind (home, cwd, -B, -W's)? */
+enum { BIND_OPTIONAL = 1, BIND_CALLER = 2 };
 
 static int as_root_mount(const char *src, const char *dst, const char *type,
 			 unsigned long flags, const void *data)
@@ -200,16 +214,13 @@ static int workdir_sub(int wd, const char *dir, const char *name)
 /* -W with --contain: /tmp, /var/tmp and home are DIR/tmp, DIR/var_tmp, DIR/home. */
 static void workdir_open(struct launch *l, struct host *h)
 {
-	struct stat st;
 	int wd;
 
 	if (!l->contain || !l->workdir)
 		return;
 	wd = open(l->workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (wd < 0 || fstat(wd, &st))
+	if (wd < 0)
 		die_errno("--workdir %s", l->workdir);
-	workdir_dev = st.st_dev;
-	have_workdir = 1;
 	h->tmp = workdir_sub(wd, l->workdir, "tmp");
 	h->vartmp = workdir_sub(wd, l->workdir, "var_tmp");
 	if (h->home < 0 && !l->no_home && !l->home_src)
@@ -233,8 +244,11 @@ static void host_open(struct launch *l, struct host *h)
 	workdir_open(l, h);
 	h->site = calloc(policy.nbinds + 1, sizeof *h->site);
 	h->user = calloc(l->nbinds + 1, sizeof *h->user);
-	if (!h->site || !h->user)
+	caller_max = l->nbinds + 4;	/* -B's, home, cwd, -W's tmp and var_tmp */
+	caller = calloc(caller_max, sizeof *caller);
+	if (!h->site || !h->user || !caller)
 		die("out of memory");
+	caller_umask = l->umask;
 	for (size_t i = 0; i < policy.nbinds; i++)
 		h->site[i] = open(policy.binds[i].src, O_PATH | O_CLOEXEC);
 	if (l->nbinds && !policy.user_binds)
@@ -333,34 +347,97 @@ static void pivot(int root)
 	priv_lower();
 }
 
-/* Where may a mount point be made? 2: in vial's own file systems (with
- * privilege), 1: in -W's directories (as the caller), 0: nowhere else. */
-static int may_make(dev_t dev)
+/* The path `fd` has in this mount namespace, for messages; NULL if none. */
+static char *fd_link(int fd)
 {
-	for (size_t i = 0; i < n_own; i++)
-		if (own_dev[i] == dev)
-			return 2;
-	if (dev == root_dev)
-		return 2;
-	return have_workdir && dev == workdir_dev;
+	char p[32], *buf = malloc(PATH_MAX);
+	ssize_t n = buf ? readlink(fdpath(p, fd), buf, PATH_MAX - 1) : -1;
+
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
 }
 
-/* Make `name` in `dir`, but only in the overlay or vial's own tmpfs: never on the host. */
-static int make_in_overlay(int dir, const char *name, int isdir)
+/* `fd`, the bind just made of a caller's host directory `src`: one of
+ * theirs (unless its mount id is unknown: then nothing is made in it). */
+static void note_caller(int src, int fd)
 {
-	struct stat st;
-	int rc = -1, how;
+	int id = mnt_id(fd);
 
-	if (fstat(dir, &st) || !(how = may_make(st.st_dev)))
-		return -1;
-	if (how == 2)
-		priv_raise();
+	if (id < 0 || ncaller == caller_max)
+		return;
+	caller[ncaller].id = id;
+	caller[ncaller].host = fd_link(src);
+	caller[ncaller++].at = fd_link(fd);
+}
+
+/* Which of the caller's binds `dir` lies on, itself and not below it. */
+static const struct caller_bind *caller_bind_of(int dir)
+{
+	int id = mnt_id(dir);
+
+	for (size_t i = 0; id >= 0 && i < ncaller; i++)
+		if (caller[i].id == id)
+			return &caller[i];
+	return NULL;
+}
+
+/* mkdirat, or an empty file, with `mode` as the process's umask lets it. */
+static int make_node(int dir, const char *name, int isdir, mode_t mode)
+{
+	int fd;
+
 	if (isdir)
-		rc = mkdirat(dir, name, 0755);
-	else if ((rc = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644)) >= 0)
-		rc = close(rc);
-	if (how == 2)
+		return mkdirat(dir, name, mode | 0111);
+	fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
+	return fd < 0 ? -1 : close(fd);
+}
+
+/*
+ * Make the missing mount point `name` in `dir`: in the overlay or in a
+ * tmpfs vial mounted, with privilege (vial's own file systems); in one of
+ * the caller's binds (`host`: for a bind the caller asked for), with the
+ * caller's own rights and umask, never raised, and it stays on the host
+ * as with Apptainer; nowhere else (the host's, a site bind, a mount below
+ * a bind): ENOENT, as the lookup said.
+ */
+static int make_mount_point(int dir, const char *name, int isdir, int host)
+{
+	const struct caller_bind *c;
+	struct stat st;
+	size_t at;
+	mode_t um;
+	char *p;
+	int rc, own = 0;
+
+	if (fstat(dir, &st))
+		return -1;
+	for (size_t i = 0; i < n_own; i++)
+		own |= own_dev[i] == st.st_dev;
+	if (own || st.st_dev == root_dev) {
+		priv_raise();
+		rc = make_node(dir, name, isdir, 0644);
 		priv_lower();
+		return rc;
+	}
+	if (!host || !(c = caller_bind_of(dir))) {
+		errno = ENOENT;
+		return -1;
+	}
+	um = umask(caller_umask);
+	rc = make_node(dir, name, isdir, 0666);
+	umask(um);
+	if (rc == 0) {
+		p = fd_link(dir);
+		at = c->at ? strlen(c->at) : 0;
+		debug("made %s%s/%s on the host (it stays, as with Apptainer)",
+		      c->host ? c->host : "?",
+		      p && c->at && !strncmp(p, c->at, at) ? p + at : "/...", name);
+		free(p);
+	}
 	return rc;
 }
 
@@ -383,10 +460,11 @@ static int rewalk(int root, const char *done)
  * Resolve the parent of `path` inside `root` as RESOLVE_IN_ROOT does, on
  * every kernel: each step O_NOFOLLOW, a symlink's target walked again from
  * the root when absolute, ".." never above the root; missing directories
- * made in the overlay. Lookups are the caller's (fsuid = user). Returns
- * the parent's O_PATH fd; the last component goes in `name`.
+ * made where make_mount_point may (in the caller's binds when `host`).
+ * Lookups are the caller's (fsuid = user). Returns the parent's O_PATH
+ * fd; the last component goes in `name`.
  */
-static int resolve(int root, const char *path, char *name)
+static int resolve(int root, const char *path, char *name, int host)
 {
 	static char todo[PATH_MAX], done[PATH_MAX], link[PATH_MAX], tmp[2 * PATH_MAX];
 	char *c, *rest;
@@ -417,7 +495,7 @@ static int resolve(int root, const char *path, char *name)
 			continue;
 		}
 		fd = openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT && make_in_overlay(dir, c, 1) == 0)
+		if (fd < 0 && errno == ENOENT && make_mount_point(dir, c, 1, host) == 0)
 			fd = openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &st))
 			break;
@@ -458,13 +536,13 @@ static int resolve(int root, const char *path, char *name)
 	return -1;
 }
 
-/* The mount point itself: not a symlink, made in the overlay if missing. */
-static int target_open(int dir, const char *name, int isdir)
+/* The mount point itself: not a symlink, made if missing (make_mount_point). */
+static int target_open(int dir, const char *name, int isdir, int host)
 {
 	struct stat st;
 	int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0 && errno == ENOENT && make_in_overlay(dir, name, isdir) == 0)
+	if (fd < 0 && errno == ENOENT && make_mount_point(dir, name, isdir, host) == 0)
 		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0 && (fstat(fd, &st) || S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode) != !isdir)) {
 		close(fd);
@@ -605,9 +683,10 @@ static int clone_tree(int fd)
  * every mount below it. Recursive, as the kernel requires of a user: a
  * file a host mount covers must stay covered. A mount point that cannot
  * be made (a symlink in the image, say /var/tmp -> /tmp) is fatal unless
- * `optional`.
+ * BIND_OPTIONAL. BIND_CALLER: the caller asked for it, so its mount point
+ * may be made in their binds, and a directory's bind is one of them.
  */
-static int bind_fd(int root, int src, const char *dst, unsigned long flags, int optional)
+static int bind_fd(int root, int src, const char *dst, unsigned long flags, int how)
 {
 	char name[NAME_MAX + 1], a[32], b[32];
 	const char *rel;
@@ -616,9 +695,9 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 
 	if (src < 0 || fstat(src, &s))
 		return -1;
-	dir = resolve(root, dst, name);
-	fd = dir < 0 ? -1 : target_open(dir, name, S_ISDIR(s.st_mode));
-	if (fd < 0 && optional) {
+	dir = resolve(root, dst, name, how & BIND_CALLER);
+	fd = dir < 0 ? -1 : target_open(dir, name, S_ISDIR(s.st_mode), how & BIND_CALLER);
+	if (fd < 0 && (how & BIND_OPTIONAL)) {
 		debug("not binding %s: no mount point in the image", dst);
 		if (dir >= 0)
 			close(dir);
@@ -645,6 +724,8 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 		die("bind %s: the mount point changed under us", dst);
 	if (flags)
 		mnt_set_tree(fd, flags, dst);
+	if ((how & BIND_CALLER) && S_ISDIR(s.st_mode))
+		note_caller(src, fd);
 	close(fd);
 	close(dir);
 	return 0;
@@ -664,17 +745,18 @@ static void note_own(int dir, const char *name)
 		own_dev[n_own++] = st.st_dev;
 }
 
-/* For gpu.c: bind_fd, as it is. */
+/* For gpu.c: bind_fd, as it is (vial's choice of places, not the caller's:
+ * nothing made in the caller's binds). */
 int ns_bind(int root, int src, const char *dst, unsigned long flags, int optional)
 {
-	return bind_fd(root, src, dst, flags, optional);
+	return bind_fd(root, src, dst, flags, optional ? BIND_OPTIONAL : 0);
 }
 
 /* For gpu.c: is there anything at `path` in the container (a symlink too)? */
 int ns_exists(int root, const char *path)
 {
 	char name[NAME_MAX + 1];
-	int dir = resolve(root, path, name);
+	int dir = resolve(root, path, name, 0);
 	int fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
 	if (dir >= 0)
@@ -689,8 +771,8 @@ static void mount_new(int root, const char *type, const char *dst, unsigned long
 		      const char *data)
 {
 	char name[NAME_MAX + 1], b[32];
-	int dir = resolve(root, dst, name);
-	int fd = dir < 0 ? -1 : target_open(dir, name, 1);
+	int dir = resolve(root, dst, name, 0);
+	int fd = dir < 0 ? -1 : target_open(dir, name, 1, 0);
 
 	if (fd < 0)
 		die_errno("cannot make mount point %s in the container", dst);
@@ -722,7 +804,7 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 	for (size_t i = 0; i < l->nbinds; i++)
 		if (under(c, l->binds[i].dst))
 			return;
-	dir = resolve(root, c, name);
+	dir = resolve(root, c, name, 0);
 	fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_CLOEXEC);
 	if (dir >= 0)
 		close(dir);
@@ -731,7 +813,7 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 		close(fd);
 		return;
 	}
-	bind_fd(root, h->cwd, c, wflags, 1);
+	bind_fd(root, h->cwd, c, wflags, BIND_OPTIONAL | BIND_CALLER);
 }
 
 /* As the caller: --pwd, else the working directory, else home, else /, said aloud. */
@@ -802,7 +884,7 @@ static void refuse_over_image(const char *dst, const char *what)
 {
 	char name[NAME_MAX + 1];
 	struct stat st;
-	int dir = resolve(image_root, dst, name), fd = -1, ok;
+	int dir = resolve(image_root, dst, name, 0), fd = -1, ok;
 
 	ok = dir < 0 && errno == ENOENT;
 	if (dir >= 0) {
@@ -826,7 +908,7 @@ static void mount_home(int root, struct launch *l, struct host *h)
 	if (h->home >= 0) {
 		if (l->home_src && (wflags & MS_NOEXEC))
 			refuse_over_image(h->home_dst, "home");
-		bind_fd(root, h->home, h->home_dst, wflags, 0);
+		bind_fd(root, h->home, h->home_dst, wflags, BIND_CALLER);
 	} else if (l->contain && !l->no_home) {
 		snprintf(data, sizeof data, "mode=0700,uid=%u,gid=%u",
 			 (unsigned)priv_user()->uid, (unsigned)priv_user()->gid);
@@ -845,8 +927,9 @@ static void mount_tmp(int root, struct launch *l, struct host *h)
 		mount_new(root, "tmpfs", "/var/tmp", f, "mode=1777");
 		return;
 	}
-	bind_fd(root, h->tmp, "/tmp", f, 1);
-	bind_fd(root, h->vartmp, "/var/tmp", f, 1);
+	/* -W's, the caller's; the host's /tmp and /var/tmp, shared, are not */
+	bind_fd(root, h->tmp, "/tmp", f, BIND_OPTIONAL | (l->contain ? BIND_CALLER : 0));
+	bind_fd(root, h->vartmp, "/var/tmp", f, BIND_OPTIONAL | (l->contain ? BIND_CALLER : 0));
 }
 
 /* /proc, /sys and /dev, each unless --no-mount names it. */
@@ -883,7 +966,7 @@ static const char *follow_in_root(int root, const char *dst, char buf[PATH_MAX])
 
 	snprintf(buf, PATH_MAX, "%s", dst);
 	for (int hops = 0; hops < 8; hops++) {
-		if ((dir = resolve(root, buf, name)) < 0)
+		if ((dir = resolve(root, buf, name, 0)) < 0)
 			break;
 		n = readlinkat(dir, name, link, sizeof link - 1);
 		close(dir);
@@ -942,7 +1025,8 @@ void ns_build(struct launch *l)
 	for (size_t i = 0; i < l->nbinds; i++) {
 		if (wflags & MS_NOEXEC)
 			refuse_over_image(l->binds[i].dst, l->binds[i].src);
-		bind_fd(root, h.user[i], l->binds[i].dst, wflags | (l->binds[i].ro ? MS_RDONLY : 0), 0);
+		bind_fd(root, h.user[i], l->binds[i].dst,
+			wflags | (l->binds[i].ro ? MS_RDONLY : 0), BIND_CALLER);
 	}
 	gpu_bind(root);
 	bind_cwd(root, l, &h);

@@ -46,6 +46,7 @@ void image_mount(const struct image *img, const struct loopdev *ld, const char *
 void loop_release(struct loopdev *ld) { (void)ld; }
 /* Not reached from resolve: binds, the stage, protected runs. */
 int mnt_walk(int top, const char *rel) { (void)top, (void)rel; abort(); }
+int mnt_id(int fd) { (void)fd; abort(); }	/* only for the caller's binds */
 void mnt_set_tree(int fd, unsigned long f, const char *w) { (void)fd, (void)f, (void)w; abort(); }
 int protect_dir_open(const char *path, int w) { (void)path, (void)w; abort(); }
 int fd_has_entries(int dir, const char *name) { (void)dir, (void)name; abort(); }
@@ -292,7 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (setjmp(fuzz_jmp))
 		FUZZ_ASSERT(!"resolve never dies");
 	memset(name, 0x55, sizeof name);
-	dir = resolve(root, dst, name);
+	dir = resolve(root, dst, name, 0);
 	if (dir >= 0) {
 		check_inside(dir);
 		FUZZ_ASSERT(memchr(name, 0, sizeof name) && name[0] && !strchr(name, '/') &&
@@ -307,7 +308,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			}
 			close(k);
 		}
-		fd = target_open(dir, name, 1);
+		fd = target_open(dir, name, 1, 0);
 		if (fd >= 0) {
 			check_inside(fd);
 			close(fd);

@@ -188,6 +188,59 @@ vial exec -c -W "$W" -B "$D:/tmp/sub/in" "$IMG" cat /tmp/sub/in/f
 is "$OUT|$(stat -c %U "$W/tmp/sub")" "data|$TU" "a bind under -W's /tmp: its mount point made as the caller"
 clean "workdir"
 
+# --- mount points in the caller's own binds, made there as the caller (Apptainer's way)
+# cwltool binds each staged file into its --home; a file bound below a -B directory
+F=$T/f17.txt; echo staged > "$F"; chmod 644 "$F"
+H=$T/h17; mkdir -p "$H" "$T/t17"; chown $TU "$H" "$T/t17"
+vial exec --contain --ipc --cleanenv --pid --home "$H:/X" --bind "$T/t17:/tmp" \
+	--bind "$F:/X/in.txt:ro" --pwd /X "$IMG" cat in.txt
+is "$RC|$OUT|$ERR" "0|staged|" "--home H:/X --bind F:/X/in.txt:ro (cwltool's line): runs and reads F"
+is "$(stat -c '%U %s' "$H/in.txt" 2>&1)" "$TU 0" "(its mount point: an empty file in H, the caller's, left there)"
+D7=$T/d17; mkdir -p "$D7"; chown $TU "$D7"
+run as $TU sh -c "umask 027; exec '$VIAL' -v exec -B '$D7:/data' -B '$F:/data/sub/x.txt' '$IMG' cat /data/sub/x.txt"
+is "$RC|$OUT" "0|staged" "-B D:/data -B F:/data/sub/x.txt runs and reads F there"
+is "$(stat -c '%U %a %F' "$D7/sub" "$D7/sub/x.txt" 2>&1)" "$TU 750 directory
+$TU 640 regular empty file" "D/sub and D/sub/x.txt are made, the caller's, with modes from the caller's umask"
+like "$ERR" "^vial: made $D7/sub on the host[^\n]*\nvial: made $D7/sub/x.txt on the host" \
+	"-v says so, one line per path made on the host"
+vial exec -B "$D7:/data" -B "$D:/data/dir/in" "$IMG" cat /data/dir/in/f
+is "$RC|$OUT|$(stat -c %F "$D7/dir/in")" "0|data|directory" "a directory's mount point is a directory"
+N=$T/n17; mkdir -p "$N"; chmod 755 "$N"
+vial exec -B "$N:/data" -B "$F:/data/sub/x.txt" "$IMG" true
+is "$RC|$ERR" "255|vial: cannot make mount point /data/sub/x.txt in the container: Permission denied" \
+	"a bind into a directory the caller cannot write fails, with one line naming it"
+is "$(ls -A "$N")" "" "(and leaves nothing there)"
+vial exec -B "$D7:/data:ro" -B "$F:/data/ro/x.txt" "$IMG" true
+is "$RC|$ERR" "255|vial: cannot make mount point /data/ro/x.txt in the container: Read-only file system" \
+	"nor in a bind the caller made read-only"
+ln -s /etc "$D7/etc"; ln -s /dev/shm "$D7/shm"; ln -s ../.. "$D7/up"
+vial exec -B "$D7:/data" -B "$F:/data/etc/vial17.txt" -B "$F:/data/up/vial17.txt" "$IMG" \
+	cat /etc/vial17.txt /vial17.txt
+is "$RC|$OUT" "0|staged
+staged" "a symlink in D to /etc, or up out of it, is followed in the container: made in its overlay"
+vial exec -B "$D7:/data" -B "$F:/data/shm/vial17.txt" "$IMG" true
+is "$RC|$ERR" "255|vial: cannot make mount point /data/shm/vial17.txt in the container: No such file or directory" \
+	"a symlink in D to /dev/shm (the host's, writable by all) makes nothing there"
+is "$(ls -d /etc/vial17.txt /dev/shm/vial17.txt "$T/vial17.txt" /vial17.txt 2>/dev/null)" "" \
+	"(nothing is made outside D through its symlinks)"
+mkdir -p "$D7/mnt" && mount -t tmpfs -o mode=1777 vialt17 "$D7/mnt"
+vial exec -B "$D7:/data" -B "$F:/data/mnt/x.txt" "$IMG" true
+is "$RC|$ERR|$(ls -A "$D7/mnt")" \
+	"255|vial: cannot make mount point /data/mnt/x.txt in the container: No such file or directory|" \
+	"not in a mount below the caller's bind (another file system, writable by all)"
+umount "$D7/mnt"
+# -W, the audit's case: not wherever the work directory's file system is
+# mounted, only in the caller's own binds (E is bound below D on the host)
+E=$T/e17; mkdir -p "$E" "$D7/inner"; chown $TU "$E"; mount --bind "$E" "$D7/inner"
+vial exec -c -W "$W" -B "$D7:/data" -B "$F:/data/inner/made/by/vial" "$IMG" true
+is "$RC|$ERR|$(ls -A "$E")" \
+	"255|vial: cannot make mount point /data/inner/made/by/vial in the container: No such file or directory|" \
+	"-W: no mount point made outside the caller's binds on the work directory's file system"
+umount "$D7/inner"
+vial exec -c -W "$W" -B "$D:/var/tmp/a/b" "$IMG" cat /var/tmp/a/b/f
+is "$RC|$OUT|$(stat -c %U "$W/var_tmp/a/b" 2>&1)" "0|data|$TU" "-W's var_tmp: made as the caller, as before"
+clean "mount points in the caller's binds"
+
 # --- --home: a directory the caller may use, never another user's home
 P=$T/project; mkdir -p "$P"; chown root:$TG "$P"; chmod 2775 "$P"
 vial exec --home "$P" "$IMG" sh -c 'echo $HOME; touch ~/x'

@@ -284,6 +284,92 @@ is "$RC" 0 "toil-cwl-runner --singularity runs the tool (local job store)"
 is "$(cwl_out)" "$CWL_WANT" "toil-cwl-runner: the tool's output"
 clean "toil-cwl-runner"
 
+# --- cwltool: staged files, bound into its --home (issue 17) -----------------
+# InitialWorkDirRequirement: the input bound read-only at in/input.txt below
+# the output directory, which is the --home bind (vial makes in/ and the
+# mount point there, as the caller, as Apptainer does), and a writable copy;
+# run with --default-container, as the conformance suite is. Then an
+# InplaceUpdateRequirement: the input itself bound read-write into --home.
+cat > "$W/stage.cwl" <<'EOF'
+cwlVersion: v1.2
+class: CommandLineTool
+requirements:
+  InitialWorkDirRequirement:
+    listing:
+      - entryname: in/input.txt
+        entry: $(inputs.infile)
+      - entry: $(inputs.notes)
+        writable: true
+baseCommand: [sh, -c]
+arguments:
+  - |
+    set -e
+    echo appended >> notes.txt
+    wc -w < in/input.txt > count.txt
+    cut -d. -f1 /etc/debian_version >> count.txt
+inputs:
+  infile: File
+  notes: File
+outputs:
+  count: {type: File, outputBinding: {glob: count.txt}}
+  notes: {type: File, outputBinding: {glob: notes.txt}}
+  staged: {type: File, outputBinding: {glob: in/input.txt}}
+EOF
+cat > "$W/inplace.cwl" <<'EOF'
+cwlVersion: v1.2
+class: CommandLineTool
+requirements:
+  DockerRequirement:
+    dockerPull: vialtest/debian:12
+  InplaceUpdateRequirement:
+    inplaceUpdate: true
+  InitialWorkDirRequirement:
+    listing:
+      - entry: $(inputs.log)
+        writable: true
+baseCommand: [sh, -c, "echo updated in place >> log.txt"]
+inputs:
+  log: File
+outputs:
+  log: {type: File, outputBinding: {glob: log.txt}}
+EOF
+install -d -o $TU -g $TU "$W/stage" "$W/inplace"
+echo original > "$W/notes.txt"; echo before > "$W/inplace/log.txt"
+chown $TU:$TU "$W/notes.txt" "$W/inplace/log.txt"
+printf 'infile: {class: File, path: %s}\nnotes: {class: File, path: %s}\n' \
+	"$D/input.txt" "$W/notes.txt" > "$W/stage.yml"
+printf 'log: {class: File, path: %s}\n' "$W/inplace/log.txt" > "$W/inplace.yml"
+chmod 644 "$W/stage.cwl" "$W/inplace.cwl" "$W/stage.yml" "$W/inplace.yml"
+# cwl_get NAME: the content of the runner's output NAME (its JSON on stdout)
+cwl_get() {
+	python3 -c 'import json, sys
+o = json.loads(sys.stdin.read())[sys.argv[1]]
+print(open(o["path"] if "path" in o else o["location"][7:]).read(), end="")' "$1" <<<"$OUT" 2>/dev/null
+}
+
+s=$SECONDS
+C 600 "$W/stage" CWL_SINGULARITY_CACHE="$CACHE" cwltool --singularity \
+	--default-container vialtest/debian:12 --outdir "$W/stage/out" "$W/stage.cwl" "$W/stage.yml"
+diag "time: cwltool, staged files $((SECONDS - s)) s"
+is "$RC" 0 "cwltool --default-container: InitialWorkDirRequirement's files staged into --home"
+[ "$RC" = 0 ] || why 25
+is "$(cwl_get count | tr '\n' ' ')" "9 12 " "cwltool: the tool read its staged file, in the image"
+is "$(cwl_get staged)" "$(cat "$D/input.txt")" "cwltool: the staged file is an output, as it was bound"
+is "$(cwl_get notes | tr '\n' ' ')" "original appended " "cwltool: the writable: true file was written"
+is "$(cat "$W/notes.txt")" "original" "(a copy: the input itself is unchanged)"
+clean "cwltool, staged files"
+
+s=$SECONDS
+C 600 "$W/inplace" CWL_SINGULARITY_CACHE="$CACHE" cwltool --singularity \
+	--outdir "$W/inplace/out" "$W/inplace.cwl" "$W/inplace.yml"
+diag "time: cwltool, in-place update $((SECONDS - s)) s"
+is "$RC" 0 "cwltool --singularity: InplaceUpdateRequirement binds the input read-write into --home"
+[ "$RC" = 0 ] || why 25
+is "$(tr '\n' ' ' < "$W/inplace/log.txt")" "before updated in place " \
+	"cwltool: the input was updated in place"
+is "$(cwl_get log | tr '\n' ' ')" "before updated in place " "cwltool: and is the tool's output"
+clean "cwltool, in-place update"
+
 # --- Nextflow: .command.run's nxf_launch, replayed ----------------------------
 # `env -` leaves only PATH and the SINGULARITYENV_ variables (no HOME, USER,
 # TERM); autoMounts binds the inputs' directories (-B p, -B p:p:ro with
