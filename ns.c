@@ -362,7 +362,8 @@ static char *fd_link(int fd)
 }
 
 /* `fd`, the bind just made of a caller's host directory `src`: one of
- * theirs (unless its mount id is unknown: then nothing is made in it). */
+ * theirs (unless its mount id is unknown: then nothing is made in it).
+ * Its paths serve vial -v's message alone: read only then. */
 static void note_caller(int src, int fd)
 {
 	int id = mnt_id(fd);
@@ -370,8 +371,8 @@ static void note_caller(int src, int fd)
 	if (id < 0 || ncaller == caller_max)
 		return;
 	caller[ncaller].id = id;
-	caller[ncaller].host = fd_link(src);
-	caller[ncaller++].at = fd_link(fd);
+	caller[ncaller].host = verbose ? fd_link(src) : NULL;
+	caller[ncaller++].at = verbose ? fd_link(fd) : NULL;
 }
 
 /* Which of the caller's binds `dir` lies on, itself and not below it. */
@@ -430,7 +431,7 @@ static int make_mount_point(int dir, const char *name, int isdir, int host)
 	um = umask(caller_umask);
 	rc = make_node(dir, name, isdir, 0666);
 	umask(um);
-	if (rc == 0) {
+	if (rc == 0 && verbose) {
 		p = fd_link(dir);
 		at = c->at ? strlen(c->at) : 0;
 		debug("made %s%s/%s on the host (it stays, as with Apptainer)",
