@@ -6,40 +6,34 @@
 
 /*
  * Protected directories: root-owned images in these directories may be
- * run by users who cannot read them. Each entry is a directory and the
- * group whose members may run its images (NULL: every user).
- * Default: { "/opt/vial/protected", NULL }.
+ * run by users who cannot read them. Each entry is a directory, the
+ * group whose members may run its images (NULL: every user), and how
+ * its runs are made:
+ *   SEALED: nothing of the caller's can reach into the run, run inside
+ *     the image's programs, or carry a reference out, so execute-only
+ *     (0711) programs in the image stay unreadable (README, "What
+ *     protection covers"). Costs: no unix sockets inside (so no MPI
+ *     daemons, PMIx, dbus, X11), no debugger, no user namespaces,
+ *     every place the caller can write noexec, no --writable-tmpfs.
+ *   UNSEALED: for MPI applications and others that need what a seal
+ *     costs: the image *file* stays unreadable and every run audited,
+ *     but the run is an ordinary one, so execute-only programs in it are
+ *     only as safe as the caller's goodwill.
+ * An entry without a kind is SEALED.
+ * Default: { "/opt/vial/protected", NULL, SEALED }.
  * Risk: anyone allowed can run every image placed there. vial refuses the
  * directory unless it and every directory above it is owned by root and
  * not writable by group or other. Keep it on local disk (or see
  * IMAGE_GROUP for root-squashed NFS). To turn the feature off, leave the
- * single entry { NULL, NULL }.
+ * single entry { NULL, NULL, SEALED }.
  */
 static const struct protected_dir PROTECTED_DIRS[] = {
-	{ "/opt/vial/protected", NULL },
+	{ "/opt/vial/protected", NULL, SEALED },
 };
 
 /*
- * May the caller's own code run inside the processes of a protected
- * image? With 0, a protected run keeps everything of the caller's out of
- * the image's programs, so that execute-only (0711) binaries in it cannot
- * be read: no dynamic-loader variable (LD_PRELOAD, LD_LIBRARY_PATH,
- * LD_AUDIT, GCONV_PATH, ...) from any source; no -B or -H over a path the
- * image has (an empty directory aside); every place the caller can write
- * (/tmp, /var/tmp, home, the working directory, binds, /dev and /dev/shm)
- * mounted noexec; memfd_create, ptrace and user namespaces refused (a
- * seccomp filter); the container's processes in PROTECTED_GROUP, out of
- * reach of the caller's other processes; no host mount propagating in
- * after launch. Default: 0.
- * Risk of 1: a user can load their own library into a licensed program
- * (needed for MEX files or plugins of the user's) and so copy every
- * execute-only binary of the image. README says what 0 cannot stop.
- */
-#define PROTECTED_USER_CODE 0
-
-/*
- * The group a protected run's processes have as their real, effective
- * and saved gid (with PROTECTED_USER_CODE 0); the caller's own groups,
+ * The group a sealed protected run's processes have as their real,
+ * effective and saved gid; the caller's own groups,
  * their primary one included, stay as supplementary groups, so file
  * access is the caller's. The kernel lets a process reach another's
  * /proc/PID/root, cwd, fd, mem, environ and ptrace only when all its uids

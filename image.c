@@ -44,13 +44,16 @@ const char *image_fmt_name(enum fmt f)
 void image_open(struct image *img)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	const struct protected_dir *pd;
 
 	img->fd = open(img->path, flags);
 	if (img->fd < 0 && errno == EACCES) {
-		if (protect_open(img->path, &img->fd))
+		if (!(pd = protect_open(img->path, &img->fd))) {
 			errno = ENOENT;
-		else
+		} else {
 			img->protected = 1;
+			img->sealed = pd->kind == SEALED;
+		}
 	}
 	if (img->fd < 0)
 		die_errno("cannot open image %s", img->path);

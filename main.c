@@ -179,15 +179,13 @@ static void print_config(void)
 	for (size_t i = 0; i < policy.nprotected; i++) {
 		if (!policy.protected[i].path)
 			continue;
-		printf("  %s  group: %s\n", policy.protected[i].path,
+		printf("  %s  group: %s  %s\n", policy.protected[i].path,
 		       policy.protected[i].group ? policy.protected[i].group
-						 : "(any user)");
+						 : "(any user)",
+		       policy.protected[i].kind == SEALED ? "sealed" : "unsealed");
 	}
-	printf("caller's code in protected images: %s\n",
-	       policy.protected_user_code ? "allowed (PROTECTED_USER_CODE 1)" : "kept out");
-	if (!policy.protected_user_code)
-		printf("protected runs' group: %s (new files get it, unless their directory "
-		       "is set-gid)\n", policy.protected_group);
+	printf("protected runs' group: %s (new files get it, unless their directory "
+	       "is set-gid)\n", policy.protected_group);
 	printf("image group (root-squashed NFS): %s\n",
 	       policy.image_group ? policy.image_group : "(off)");
 	printf("formats from images the user can write:");
@@ -266,7 +264,7 @@ static _Noreturn void exec_command(struct launch *l)
 	if (sigaction(SIGXFSZ, &l->xfsz, NULL))
 		die_errno("sigaction");
 	environ = env_build(l);
-	if (l->img.protected && !policy.protected_user_code) {
+	if (l->img.sealed) {
 		env_drop_loader();
 		confine_protected();
 		/* Every user's protected runs share PROTECTED_GROUP, which
@@ -309,10 +307,10 @@ static void launch(struct launch *l)
 	if (!inspect)
 		choose_command(l);
 	image_check_policy(&l->img);
-	if (l->img.protected && !policy.protected_user_code)
+	if (l->img.sealed)
 		priv_run_group();
 	/* Files written over a protected image's would run inside it. */
-	if (l->img.protected && l->writable_tmpfs && !policy.protected_user_code)
+	if (l->img.sealed && l->writable_tmpfs)
 		die("%s: --writable-tmpfs: not with a protected image", l->img.path);
 	if (l->img.protected)
 		protect_audit(&l->img, l->argv, l->cwd);

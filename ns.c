@@ -49,7 +49,7 @@ static dev_t root_dev;		/* the overlay: where mount points may be made */
 static dev_t stage_dev;		/* the staging tmpfs */
 /* Flags of every place the caller can write: nosuid, nodev, and noexec
  * in a protected run, where nothing of the caller's may be mapped
- * executable into the image's programs (PROTECTED_USER_CODE). */
+ * executable into the image's programs (a sealed run). */
 static unsigned long wflags = MS_NOSUID | MS_NODEV;
 static int image_root = -1;	/* the image alone, below the overlay */
 
@@ -898,7 +898,7 @@ static void refuse_over_image(const char *dst, const char *what)
 		close(fd);
 	if (!ok)
 		die("%s: %s is in the protected image: binds over what it has are refused "
-		    "(site policy PROTECTED_USER_CODE)", what, dst);
+		    "(a sealed protected directory)", what, dst);
 }
 
 /* Home: bound, or under --contain an empty private one. */
@@ -1010,7 +1010,7 @@ void ns_build(struct launch *l)
 	struct host h;
 	int root;
 
-	if (l->img.protected && !policy.protected_user_code)
+	if (l->img.sealed)
 		wflags |= MS_NOEXEC;
 	note_above_stage();
 	host_open(l, &h);

@@ -302,7 +302,8 @@ static int open_below(const char *pdir, const char *rel)
 	return fd;
 }
 
-int protect_open(const char *path, int *fd)
+/* The protected directory the image was opened through, or NULL. */
+const struct protected_dir *protect_open(const char *path, int *fd)
 {
 	const struct protected_dir *pd;
 	const char *rel;
@@ -311,12 +312,13 @@ int protect_open(const char *path, int *fd)
 	*fd = -1;
 	if (absolute(path, abs, sizeof abs) || !(pd = pdir_for(abs, &rel)) ||
 	    !group_allows(pd->group))
-		return -1;
+		return NULL;
 	*fd = open_below(pd->path, rel);
 	if (*fd < 0)
-		return -1;
-	debug("%s: opened through protected directory %s", path, pd->path);
-	return 0;
+		return NULL;
+	debug("%s: opened through protected directory %s (%s)", path, pd->path,
+	      pd->kind == SEALED ? "sealed" : "unsealed");
+	return pd;
 }
 
 /* The audit line, built in a fixed buffer that no field can overrun. */

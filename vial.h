@@ -52,7 +52,10 @@ struct bind {
 struct protected_dir {
 	const char *path;	/* absolute, no trailing slash */
 	const char *group;	/* members may run its images; NULL: anyone */
+	int kind;		/* SEALED or UNSEALED: how its images run */
 };
+/* SEALED is 0: an entry written without a kind (an older site's) is sealed. */
+enum { SEALED = 0, UNSEALED = 1 };
 
 struct policy {			/* filled from config.h by config.c */
 	const struct protected_dir *protected;
@@ -68,7 +71,6 @@ struct policy {			/* filled from config.h by config.c */
 	const char *writable_tmpfs_size;	/* --writable-tmpfs's cap */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
-	int protected_user_code;	/* PROTECTED_USER_CODE */
 	const char *protected_group;	/* PROTECTED_GROUP */
 	const char *const *nv_libs, *const *nv_bins;	/* --nv: names to find */
 	size_t n_nv_libs, n_nv_bins;
@@ -83,6 +85,7 @@ struct image {
 	const char *path;	/* as the user named it */
 	int fd;
 	int protected;		/* opened through the protected fallback */
+	int sealed;		/* and its directory is SEALED */
 	struct stat st;
 	enum fmt fmt;
 	uint64_t offset, size;	/* what the loop device maps; size 0: to EOF */
@@ -194,7 +197,7 @@ const char *sif_arch_name(const char *code);
 void sif_describe(const struct sif_desc *d, char *buf, size_t n);
 
 /* protect.c */
-int protect_open(const char *path, int *fd);
+const struct protected_dir *protect_open(const char *path, int *fd);
 int protect_dir_open(const char *path, int writable);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 

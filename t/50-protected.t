@@ -376,8 +376,8 @@ clean "audit"
 S=$T/site
 mkdir -p "$S"
 mkdir -m 755 "$V/open" "$V/open/grp" "$V/grp" "$V/nfs" "$V/back"
-sed -e "s|^\\([[:space:]]*\\){ \"/opt/vial/protected\", NULL },|\\1{ \"$V/open\", NULL }, { \"$V/open/grp\", \"$TG\" },\\
-\\1{ \"$V/grp\", \"$TG\" }, { \"$V/nfs\", NULL },|" \
+sed -e "s|^\\([[:space:]]*\\){ \"/opt/vial/protected\", NULL, SEALED },|\\1{ \"$V/open\", NULL, SEALED }, { \"$V/open/grp\", \"$TG\", SEALED },\\
+\\1{ \"$V/grp\", \"$TG\", SEALED }, { \"$V/nfs\", NULL, SEALED },|" \
 	-e "s|^#define IMAGE_GROUP NULL|#define IMAGE_GROUP \"$IG\"|" "$TOP/config.h" > "$S/site.h"
 flock /tmp/vial-build.lock make -C "$TOP" -s CONFIG="$S/site.h" OUT="$S/vial" OBJDIR="$S/obj" \
 	>"$S/build.log" 2>&1 || diag "site build failed:" "$(cat "$S/build.log")"
