@@ -32,26 +32,6 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 };
 
 /*
- * The group a sealed protected run's processes have as their real,
- * effective and saved gid; the caller's own groups,
- * their primary one included, stay as supplementary groups, so file
- * access is the caller's. The kernel lets a process reach another's
- * /proc/PID/root, cwd, fd, mem, environ and ptrace only when all its uids
- * *and* gids match: the caller's other processes can no longer reach the
- * container's, nor the container's theirs; signals (checked by uid) still
- * go through. Files a protected run creates get this group, unless their
- * directory is set-gid; group permissions on them are cut to those of
- * others (the caller's umask's "other" bits apply to the group as well),
- * since every user's protected runs share the group.
- * It must exist (`make install` makes it: groupadd -r), have no members
- * and own no files; vial refuses one with members, gid 0, the caller's
- * own, IMAGE_GROUP or a protected directory's group. Default: "vialrun".
- * Risk: a group that owns files (a system group, "disk", ...) gives every
- * protected run access to them.
- */
-#define PROTECTED_GROUP "vialrun"
-
-/*
  * Image group for root-squashed NFS: when set, an image in a protected
  * directory owned by root:IMAGE_GROUP, mode 0640 (any group-readable mode
  * not writable by group or other), is opened with the caller's uid and

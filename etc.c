@@ -26,8 +26,6 @@ void etc_prepare(const char *home)
 {
 	const struct user *u = priv_user();
 	struct group *g;
-	gid_t rg;
-	int run = priv_run_gid(&rg), mine;
 
 	snprintf(pw_line, sizeof pw_line, "%s:x:%u:%u:%s:%s:%s\n", u->name,
 		 (unsigned)u->uid, (unsigned)u->gid, u->gecos, home, u->shell);
@@ -35,14 +33,12 @@ void etc_prepare(const char *home)
 	if (!gr)
 		die("out of memory");
 	setgrent();
-	/* the caller's groups, and a protected run's own (PROTECTED_GROUP) */
-	while ((g = getgrent()) && ngr <= (size_t)u->ngroups + 1) {
-		mine = priv_in_group(g->gr_gid);
-		if (!mine && !(run && g->gr_gid == rg))
+	while ((g = getgrent()) && ngr <= (size_t)u->ngroups) {
+		if (!priv_in_group(g->gr_gid))
 			continue;
 		gr[ngr].gid = g->gr_gid;
 		snprintf(gr[ngr++].line, sizeof gr->line, "%s:x:%u:%s\n", g->gr_name,
-			 (unsigned)g->gr_gid, mine ? u->name : "");
+			 (unsigned)g->gr_gid, u->name);
 	}
 	endgrent();
 }

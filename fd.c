@@ -16,12 +16,11 @@
 #include "vial.h"
 
 /*
- * Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
- * (those marked close-on-exec; the caller's never are, since exec closed
- * theirs) when `own`, else every one, however high. From /proc/self/fd,
- * which a process may always read for itself, non-dumpable or not.
+ * Every fd of the process in turn (but the one reading the list) to `fn`,
+ * however high: from /proc/self/fd, which a process may always read for
+ * itself, non-dumpable or not.
  */
-void fd_close_all(int own, int keep1, int keep2, int keep3)
+void fd_each(void (*fn)(int fd, const void *arg), const void *arg)
 {
 	_Alignas(struct dirent) char ents[4096];
 	struct dirent *d;
@@ -33,18 +32,39 @@ void fd_close_all(int own, int keep1, int keep2, int keep3)
 		for (int at = 0; at < len; at += d->d_reclen) {
 			d = (struct dirent *)(ents + at);
 			fd = atoi(d->d_name);
-			if (fd <= 2 || fd == dir || fd == keep1 || fd == keep2 ||
-			    fd == keep3)
-				continue;
-			if (own && !(fcntl(fd, F_GETFD) & FD_CLOEXEC))
-				continue;
-			if (close(fd))
-				die_errno("close fd %d", fd);
+			if (d->d_name[0] != '.' && fd != dir)
+				fn(fd, arg);
 		}
 	}
 	if (len < 0)
 		die_errno("read /proc/self/fd");
 	close(dir);
+}
+
+struct keep { int own, fd[3]; };
+
+static void close_unkept(int fd, const void *arg)
+{
+	const struct keep *k = arg;
+
+	if (fd <= 2 || fd == k->fd[0] || fd == k->fd[1] || fd == k->fd[2])
+		return;
+	if (k->own && !(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+		return;
+	if (close(fd))
+		die_errno("close fd %d", fd);
+}
+
+/*
+ * Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
+ * (those marked close-on-exec; the caller's never are, since exec closed
+ * theirs) when `own`, else every one.
+ */
+void fd_close_all(int own, int keep1, int keep2, int keep3)
+{
+	const struct keep k = { own, { keep1, keep2, keep3 } };
+
+	fd_each(close_unkept, &k);
 }
 
 /* Does the directory `dir`/`name` hold anything? Looked at as the caller;

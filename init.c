@@ -104,7 +104,7 @@ void init_fork(void)
 	/* The outer vial keeps only its end of the pipe: not the image, the
 	 * loop device, nor a LOOP_LINGER holder's socket. */
 	fd_close_all(1, alive[1], -1, -1);
-	priv_drop_forever();
+	priv_drop_forever(NULL);
 	outer_wait(child);
 }
 

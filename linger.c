@@ -103,7 +103,7 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	fd_close_all(0, lock, ld->fd, go);	/* an MPI peer must not wait on one */
 	hold_mount(img, ld);
 	close(ld->fd);		/* the mount holds the device now */
-	priv_drop_forever();
+	priv_drop_forever(NULL);
 	/* "1": the command is about to be exec'd; then EOF when the exec
 	 * closed the socket, or "0" when it failed (command not found). */
 	if (read(go, &c, 1) != 1 || c != '1' || read(go, &c, 1) != 0)

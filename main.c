@@ -184,8 +184,6 @@ static void print_config(void)
 						 : "(any user)",
 		       policy.protected[i].kind == SEALED ? "sealed" : "unsealed");
 	}
-	printf("protected runs' group: %s (new files get it, unless their directory "
-	       "is set-gid)\n", policy.protected_group);
 	printf("image group (root-squashed NFS): %s\n",
 	       policy.image_group ? policy.image_group : "(off)");
 	printf("formats from images the user can write:");
@@ -245,6 +243,25 @@ static void choose_command(struct launch *l)
 	}
 }
 
+/*
+ * The last walls of a sealed run, in the command's process: no loader
+ * variable of the caller's, no file descriptor named as the command (a
+ * host file, run from /proc/self/fd: Landlock refuses it too), Landlock,
+ * and the filter.
+ */
+static void seal_command(const struct launch *l)
+{
+	static const char *fdlinks[] = { "/proc/", "/dev/fd/", "/dev/std" };
+
+	for (size_t i = 0; i < LEN(fdlinks); i++)
+		if (!strncmp(l->argv[0], fdlinks[i], strlen(fdlinks[i])))
+			die("%s: %s names a file descriptor or a process: not a command of a "
+			    "sealed protected image", l->img.path, l->argv[0]);
+	env_drop_loader();
+	seal_landlock();
+	confine_protected();
+}
+
 /* Exec in place: the scheduler sees the same PID. */
 static _Noreturn void exec_command(struct launch *l)
 {
@@ -264,13 +281,8 @@ static _Noreturn void exec_command(struct launch *l)
 	if (sigaction(SIGXFSZ, &l->xfsz, NULL))
 		die_errno("sigaction");
 	environ = env_build(l);
-	if (l->img.sealed) {
-		env_drop_loader();
-		confine_protected();
-		/* Every user's protected runs share PROTECTED_GROUP, which
-		 * new files get: it may do no more with them than others. */
-		umask(l->umask | (l->umask & 07) << 3);
-	}
+	if (l->img.sealed)
+		seal_command(l);
 	l->argv = env_wrap(l->argv);
 	linger_launched(l->linger_go, 1);
 	execvp(l->argv[0], l->argv);
@@ -282,6 +294,18 @@ static _Noreturn void exec_command(struct launch *l)
 	dprintf(2, "vial: %s: cannot execute in %s: %s\n", cmd, l->img.path,
 		strerror(errno));
 	_exit(126);
+}
+
+/* What a sealed run checks before anything is attached or mounted. */
+static void seal_start(const struct launch *l)
+{
+	/* Files written over the image's would run inside it. */
+	if (l->writable_tmpfs)
+		die("%s: --writable-tmpfs: not with a sealed protected image", l->img.path);
+	if (!protect_sealed_path(l->img.path))	/* ns_enter decided on the name */
+		die("%s: opened as sealed, but not by its name", l->img.path);
+	seal_host_check(l->img.path);
+	seal_fds();
 }
 
 static void launch(struct launch *l)
@@ -297,7 +321,7 @@ static void launch(struct launch *l)
 	/* Namespaces first, so every fd vial opens (the image too) is in
 	 * the mount namespace it will mount in. */
 	if (mounts)
-		ns_enter();
+		ns_enter(protect_sealed_path(l->img.path));
 	image_open(&l->img);
 	image_probe(&l->img);
 	if (inspect && (!l->inspect || l->img.protected)) {
@@ -308,10 +332,7 @@ static void launch(struct launch *l)
 		choose_command(l);
 	image_check_policy(&l->img);
 	if (l->img.sealed)
-		priv_run_group();
-	/* Files written over a protected image's would run inside it. */
-	if (l->img.sealed && l->writable_tmpfs)
-		die("%s: --writable-tmpfs: not with a protected image", l->img.path);
+		seal_start(l);
 	if (l->img.protected)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
@@ -325,7 +346,7 @@ static void launch(struct launch *l)
 	/* The tree is built: vial's own fds (the image, host directories)
 	 * go before the ids become the caller's. */
 	fd_close_all(1, l->linger_go, init_pipe(), -1);
-	priv_drop_forever();
+	priv_drop_forever(l->img.sealed ? &l->img : NULL);
 	if (inspect)
 		inspect_print(l);
 	if (l->pid)

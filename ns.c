@@ -108,15 +108,21 @@ static void lo_up(void)
 	close(fd);
 }
 
-/* The mount namespace, first: every fd vial opens is then in it. */
-void ns_enter(void)
+/*
+ * The mount namespace, first: every fd vial opens is then in it. Nothing
+ * we mount may propagate back to the host. A sealed run's (`private`)
+ * receives nothing from the host either, from the moment it exists: a
+ * mount the caller makes while vial builds the tree (FUSE in their home)
+ * would come in after the binds' noexec was set. Ordinary runs stay
+ * slaves (an autofs path mounted later still appears).
+ */
+void ns_enter(int private)
 {
 	priv_raise();
 	if (unshare(CLONE_NEWNS))
 		die_errno("unshare");
-	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
-		die_errno("make / a slave mount");
+	if (mount(NULL, "/", NULL, MS_REC | (private ? MS_PRIVATE : MS_SLAVE), NULL))
+		die_errno("make / a %s mount", private ? "private" : "slave");
 	priv_lower();
 }
 
@@ -1041,10 +1047,5 @@ void ns_build(struct launch *l)
 	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL, MS_REMOUNT | MS_BIND | f, NULL))
 		die_errno("remount the container root");
 	pivot(root);
-	/* A protected run's tree receives no later host mount: one the
-	 * caller makes after launch (FUSE in their home) would come in
-	 * without noexec. Ordinary runs stay slaves (an autofs path). */
-	if ((wflags & MS_NOEXEC) && as_root_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		die_errno("make the container's mounts private");
 	chdir_cwd(l, &h);
 }

@@ -25,8 +25,6 @@
 
 static struct user user;
 static int root_at_start;
-static gid_t run_gid;		/* PROTECTED_GROUP's, once priv_run_group found it */
-static int run_group;
 
 static void copy(char *dst, size_t n, const char *src)
 {
@@ -174,51 +172,6 @@ int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
 	return fd;
 }
 
-/* Is `gid` a group that opens images: IMAGE_GROUP or a protected directory's? */
-static int opens_images(gid_t gid)
-{
-	const struct group *g;
-
-	if (policy.image_group && (g = getgrnam(policy.image_group)) && g->gr_gid == gid)
-		return 1;
-	for (size_t i = 0; i < policy.nprotected; i++)
-		if (policy.protected[i].group && (g = getgrnam(policy.protected[i].group)) &&
-		    g->gr_gid == gid)
-			return 1;
-	return 0;
-}
-
-/*
- * A protected run's processes get PROTECTED_GROUP as their real,
- * effective and saved gid at the permanent drop (config.h says why). The
- * group is read from the host's /etc/group, as the caller. It must give
- * nothing: no members, not root's, not the caller's, not one that opens
- * images.
- */
-void priv_run_group(void)
-{
-	const char *name = policy.protected_group;
-	const struct group *g = getgrnam(name);
-	gid_t gid;
-
-	if (!g)
-		die("protected images need the group %s (PROTECTED_GROUP); "
-		    "an admin can add it: groupadd -r %s", name, name);
-	gid = g->gr_gid;
-	if (g->gr_mem[0] || gid == 0 || priv_in_group(gid) || opens_images(gid))
-		die("the group %s (PROTECTED_GROUP) must have no members and no other use: "
-		    "not root's, not the caller's, not one that opens images", name);
-	run_gid = gid;
-	run_group = 1;
-}
-
-/* The gid the container runs with, if not the caller's: 1 and *gid. */
-int priv_run_gid(gid_t *gid)
-{
-	*gid = run_gid;
-	return run_group;
-}
-
 /*
  * Ask the kernel, call by call: every uid and gid (real, effective, saved,
  * file system) the caller's, the effective, permitted and inheritable sets
@@ -228,8 +181,9 @@ int priv_run_gid(gid_t *gid)
  * setuid(0) must fail. (Not /proc/self/status: its first read in the new
  * /proc costs more than all of these calls.)
  */
-static void prove_dropped(gid_t gid)
+static void prove_dropped(void)
 {
+	const gid_t gid = user.gid;
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = { 0 };
 	uid_t r, e, s;
@@ -277,34 +231,34 @@ static void drop_bounding_set(void)
 
 /*
  * The permanent drop: the caller's groups, gids and uids (real, effective,
- * saved; in a protected run PROTECTED_GROUP's gids, the caller's own gid
- * kept as a supplementary group), every capability set empty including
- * bounding and ambient,
+ * saved), every capability set empty including bounding and ambient,
  * no_new_privs, not dumpable, and then proof that root cannot come back.
+ * A `sealed` run first enters a user namespace that root makes (seal.c):
+ * its ids change there, where 0 is unmapped, so setuid does not clear the
+ * capability sets by itself (only an exec would): capng clears them, and
+ * capget proves it.
  * The id change set the dumpable flag to fs.suid_dumpable: at 1, the
  * caller could ptrace this process, or pidfd_getfd its fds, until it
  * execs (the --pid init and the outer vial never do). An exec sets the
  * flag anew for the command, from its own file.
  */
-void priv_drop_forever(void)
+void priv_drop_forever(const struct image *sealed)
 {
-	gid_t gid = run_group ? run_gid : user.gid;
-	int rc, n = user.ngroups;
+	int rc;
 
-	/* user.groups has room for one more: the caller's own gid */
-	if (run_group && !member(user.gid))
-		user.groups[n++] = user.gid;
 	priv_raise();
-	if (setgroups(n, user.groups))
+	if (setgroups(user.ngroups, user.groups))
 		die_errno("setgroups");
+	if (sealed)
+		seal_userns(sealed->path);
 	drop_bounding_set();
 	capng_clear(CAPNG_SELECT_ALL);
-	rc = capng_change_id(user.uid, gid, CAPNG_CLEAR_AMBIENT);
+	rc = capng_change_id(user.uid, user.gid, CAPNG_CLEAR_AMBIENT);
 	if (rc)
 		die("capng_change_id failed (%d)", rc);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		die_errno("prctl(PR_SET_NO_NEW_PRIVS)");
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
 		die_errno("prctl(PR_SET_DUMPABLE)");
-	prove_dropped(gid);
+	prove_dropped();
 }

@@ -302,6 +302,18 @@ static int open_below(const char *pdir, const char *rel)
 	return fd;
 }
 
+/* Would `path` be opened through a SEALED directory, if its own open
+ * failed? Decided on the name alone, as protect_open decides. */
+int protect_sealed_path(const char *path)
+{
+	const struct protected_dir *pd;
+	const char *rel;
+	char abs[PATH_MAX];
+
+	return !absolute(path, abs, sizeof abs) && (pd = pdir_for(abs, &rel)) &&
+	       pd->kind == SEALED;
+}
+
 /* The protected directory the image was opened through, or NULL. */
 const struct protected_dir *protect_open(const char *path, int *fd)
 {

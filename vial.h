@@ -71,7 +71,6 @@ struct policy {			/* filled from config.h by config.c */
 	const char *writable_tmpfs_size;	/* --writable-tmpfs's cap */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
-	const char *protected_group;	/* PROTECTED_GROUP */
 	const char *const *nv_libs, *const *nv_bins;	/* --nv: names to find */
 	size_t n_nv_libs, n_nv_bins;
 	const char *const *rocm_libs, *const *rocm_bins;	/* --rocm */
@@ -159,9 +158,7 @@ void priv_shield(void);
 void priv_unshield(void);
 int priv_in_group(gid_t gid);
 int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
-void priv_run_group(void);
-int priv_run_gid(gid_t *gid);
-void priv_drop_forever(void);
+void priv_drop_forever(const struct image *sealed);
 
 /* image.c */
 void image_open(struct image *img);
@@ -198,6 +195,7 @@ void sif_describe(const struct sif_desc *d, char *buf, size_t n);
 
 /* protect.c */
 const struct protected_dir *protect_open(const char *path, int *fd);
+int protect_sealed_path(const char *path);
 int protect_dir_open(const char *path, int writable);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
@@ -210,7 +208,7 @@ int linger_hold(const struct image *img, const struct loopdev *ld);
 void linger_launched(int go, int ok);
 
 /* ns.c */
-void ns_enter(void);
+void ns_enter(int private);
 void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
@@ -233,7 +231,16 @@ void mnt_set_tree(int fd, unsigned long flags, const char *what);
 /* confine.c */
 void confine_protected(void);
 
+/* seal.c: a sealed protected run's walls */
+long seal_sysctl(const char *path);
+void seal_host_check(const char *image);
+void seal_fds(void);
+void seal_userns(const char *image);
+int seal_landlock_abi(void);
+void seal_landlock(void);
+
 /* fd.c */
+void fd_each(void (*fn)(int fd, const void *arg), const void *arg);
 void fd_close_all(int own, int keep1, int keep2, int keep3);
 int fd_has_entries(int dir, const char *name);
 

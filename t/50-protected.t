@@ -174,7 +174,7 @@ pv $TU inspect --labels --runscript --environment --json "$LIC"
 is "$RC|$OUT" "0|$LIC: squashfs, $lic_size bytes" \
 	"inspect --labels --runscript --environment --json of it: format and size only"
 pv $TU exec --writable-tmpfs "$LIC" true
-is "$RC|$ERR" "255|vial: $LIC: --writable-tmpfs: not with a protected image" \
+is "$RC|$ERR" "255|vial: $LIC: --writable-tmpfs: not with a sealed protected image" \
 	"--writable-tmpfs is refused for a protected image"
 clean "paths and inspect"
 

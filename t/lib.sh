@@ -52,7 +52,6 @@ done_testing() { echo "1..$n"; [ "$failed" = 0 ]; exit $?; }
 
 users_make() {
 	getent group $TG >/dev/null || groupadd $TG
-	getent group vialrun >/dev/null || groupadd -r vialrun	# PROTECTED_GROUP, as make install makes it
 	id $TU >/dev/null 2>&1 || useradd -m -d /home/$TU -s /bin/sh -U -G $TG $TU
 	id $TU2 >/dev/null 2>&1 || useradd -m -d /home/$TU2 -s /bin/sh -U $TU2
 	UID1=$(id -u $TU) GID1=$(id -g $TU) TGID=$(getent group $TG | cut -d: -f3)

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -150,10 +151,13 @@ static int recv_fd(const char *sock)
 	return fd;
 }
 
-/* setns into the user namespace whose fd comes over the socket SOCK. */
+/* setns into the user namespace whose fd comes over the socket SOCK, or
+ * that SOCK names (/proc/PID/ns/user). */
 static int try_setns(const char *sock)
 {
-	int fd = recv_fd(sock);
+	struct stat st;
+	int fd = stat(sock, &st) == 0 && !S_ISSOCK(st.st_mode) ? open(sock, O_RDONLY)
+								: recv_fd(sock);
 
 	if (fd < 0)
 		return printf("setns: no fd from %s: %s\n", sock, strerror(errno)), 1;

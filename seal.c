@@ -1,0 +1,268 @@
+/*
+ * A sealed protected run: walls the kernel keeps, not filters vial
+ * watches over (DESIGN.md, "Protected images"; confine.c holds the
+ * seccomp filter, the third).
+ *
+ * - No way in from the host: every process of the run lives in a user
+ *   namespace that root creates, mapping only the caller's uid and gids.
+ *   The caller's other processes hold no capability there (its owner is
+ *   root), so the kernel's cap_ptrace_access_check refuses them
+ *   /proc/PID/{root,cwd,fd,environ,mem,ns}, pidfd_getfd, process_vm_readv
+ *   and ptrace, whatever the ids; signals (checked by uid) still pass.
+ * - No file of the caller's mapped executable: Landlock allows reading
+ *   and executing only beneath the container's /, so no magic link to a
+ *   host file (/proc/self/fd/N of an inherited fd, another process's cwd)
+ *   opens or runs; inherited descriptors pass by allow-list.
+ * - No reference out: no unix socket (the filter), and none inherited.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/landlock.h>
+
+#include "vial.h"
+
+#define MAX_EXTENTS 340		/* what a uid_map or gid_map may hold (Linux 4.15+) */
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
+#define SYS_landlock_restrict_self 446
+#endif
+
+/* A small sysctl's value (/proc/sys/...), or -1 when it cannot be read. */
+long seal_sysctl(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+/*
+ * What must hold on the host before a sealed run starts. At
+ * fs.suid_dumpable 1 every id change makes a process dumpable: a
+ * sibling's /proc/PID/mem, or a core file, would give an execute-only
+ * program away.
+ */
+void seal_host_check(const char *image)
+{
+	if (seal_sysctl("/proc/sys/fs/suid_dumpable") == 1)
+		die("%s: a sealed protected image does not run while fs.suid_dumpable is 1 "
+		    "(an admin can set it to 0 or 2: sysctl fs.suid_dumpable=0)", image);
+}
+
+/* Why an inherited fd may not pass into a sealed run; NULL: it may. */
+static const char *fd_refused(int fd)
+{
+	char p[32], link[64];
+	struct stat st;
+	int dom;
+	socklen_t len = sizeof dom;
+	ssize_t n;
+
+	if (fstat(fd, &st))
+		return "cannot be examined";
+	if (S_ISFIFO(st.st_mode))
+		return NULL;
+	if (S_ISCHR(st.st_mode))	/* terminals, /dev/null and its kin */
+		return isatty(fd) || major(st.st_rdev) == 1 ? NULL : "a device other than a terminal";
+	if (S_ISSOCK(st.st_mode)) {
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len))
+			return "a socket that cannot be examined";
+		return dom == AF_UNIX ? "a unix socket (it can carry descriptors out)" : NULL;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return "a kernel object (io_uring, seccomp listener, pidfd, eventfd, ...)";
+	/* A memfd opens again through /proc/self/fd (an internal mount,
+	 * which Landlock lets through) and can be mapped executable. */
+	n = readlink(fdpath(p, fd), link, sizeof link - 1);
+	if (n <= 0)
+		return "a file without a path";
+	link[n] = 0;
+	if (link[0] != '/' || !strncmp(link, "/memfd:", 7))
+		return "a file without a path (a memfd)";
+	return NULL;
+}
+
+static void seal_fd(int fd, const void *arg)
+{
+	static const char *names[] = { "stdin", "stdout", "stderr" };
+	int flags = fcntl(fd, F_GETFD);
+	const char *why;
+
+	(void)arg;
+	if (flags < 0 || (fd > 2 && (flags & FD_CLOEXEC)) || !(why = fd_refused(fd)))
+		return;
+	if (fd <= 2)
+		die("%s (fd %d) is %s: it does not pass into a sealed protected run",
+		    names[fd], fd, why);
+	debug("fd %d is %s: closed, not passed into the sealed run", fd, why);
+	if (close(fd))
+		die_errno("close fd %d", fd);
+}
+
+/*
+ * The caller's descriptors, by allow-list: a file with a path, a pipe, a
+ * terminal or /dev/null, a socket that is not a unix one. Anything else
+ * is closed at 3 and above, and refused at 0-2 (the command would read
+ * or write there). vial's own fds (close-on-exec) are not the caller's.
+ */
+void seal_fds(void)
+{
+	fd_each(seal_fd, NULL);
+}
+
+/* Write `s` whole into the file `name` of the directory `dir`. */
+static int write_file(int dir, const char *name, const char *s)
+{
+	size_t len = strlen(s);
+	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = write(fd, s, len) == (ssize_t)len ? 0 : -1;
+	if (close(fd))
+		rc = -1;
+	return rc;
+}
+
+/* uid_map and gid_map: the caller's uid, their gid and groups, each to itself. */
+static int write_maps(int proc, const struct user *u)
+{
+	char map[MAX_EXTENTS * 24 + 32];
+	size_t n = 0;
+	int lines = 1;
+
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
+	if (write_file(proc, "uid_map", map))
+		return -1;
+	n = (size_t)snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
+	/* Groups beyond what a map holds still grant access, unnamed. */
+	for (int i = 0; i < u->ngroups && lines < MAX_EXTENTS; i++) {
+		int dup = u->groups[i] == u->gid;
+		for (int j = 0; j < i && !dup; j++)
+			dup = u->groups[j] == u->groups[i];
+		if (dup)
+			continue;
+		n += (size_t)snprintf(map + n, sizeof map - n, "%u %u 1\n",
+				      (unsigned)u->groups[i], (unsigned)u->groups[i]);
+		lines++;
+	}
+	return write_file(proc, "gid_map", map);
+}
+
+/*
+ * The mapper, a child still root in the parent namespace: only such a
+ * process may write another's maps (one that has just unshared may map
+ * nothing but its own euid), and a map file opened before the unshare
+ * would name the old namespace. All its ids are root's, so the caller can
+ * neither signal nor trace it.
+ */
+static _Noreturn void mapper(pid_t parent, int go, int done)
+{
+	char p[32], c;
+	int proc;
+
+	snprintf(p, sizeof p, "/proc/%d", (int)parent);
+	if (setresuid(0, 0, 0) || (proc = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		_exit(1);
+	if (read(go, &c, 1) != 1 || write_maps(proc, priv_user()) ||
+	    write(done, "1", 1) != 1)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * Into a new user namespace, as root (so root owns it), mapping only the
+ * caller's ids; 0 stays unmapped: nothing inside can ever be root. Called
+ * raised, after setgroups (the groups come along unmapped or not: they
+ * still grant access), before the ids change. Nothing inside may make a
+ * user namespace of its own either (the filter says so too).
+ */
+void seal_userns(const char *image)
+{
+	int go[2], done[2], st;
+	pid_t self = getpid(), pid;
+	char c;
+
+	if (pipe2(go, O_CLOEXEC) || pipe2(done, O_CLOEXEC))
+		die_errno("pipe");
+	if ((pid = fork()) < 0)
+		die_errno("fork");
+	if (pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		mapper(self, go[0], done[1]);
+	}
+	close(go[0]);
+	close(done[1]);
+	if (unshare(CLONE_NEWUSER))
+		die("%s: a sealed protected image needs a user namespace made by root, and "
+		    "the kernel refuses it (%s; an admin can check user.max_user_namespaces, "
+		    "which binds root too, and that the kernel has CONFIG_USER_NS)",
+		    image, strerror(errno));
+	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1)
+		die("%s: the sealed run's user namespace could not be mapped", image);
+	close(go[1]);
+	close(done[0]);
+	if (waitpid(pid, &st, 0) != pid || st)
+		die("%s: the sealed run's user namespace could not be mapped", image);
+	/* Per namespace: 0 here refuses any nested one (ENOSPC). */
+	if (write_file(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
+		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
+}
+
+/* Landlock's ABI on this kernel: 0 when there is none (off, or too old). */
+int seal_landlock_abi(void)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+			   LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi > 0 ? (int)abi : 0;
+}
+
+/*
+ * Read and execute only beneath the container's /: a magic link to a
+ * host file resolves outside it and is refused, and so is execveat of an
+ * inherited fd. Needs no privilege (no_new_privs is set). Without
+ * Landlock (Linux before 5.13, or off) README says what stays open.
+ */
+void seal_landlock(void)
+{
+	const __u64 fs = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE |
+			 LANDLOCK_ACCESS_FS_READ_DIR;
+	struct landlock_ruleset_attr ra = { .handled_access_fs = fs };
+	struct landlock_path_beneath_attr pb = { .allowed_access = fs };
+	int rs;
+
+	if (!seal_landlock_abi()) {
+		debug("no Landlock on this kernel: a sealed run goes without it");
+		return;
+	}
+	rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
+	pb.parent_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rs < 0 || pb.parent_fd < 0 ||
+	    syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) ||
+	    syscall(SYS_landlock_restrict_self, rs, 0))
+		die_errno("Landlock for the sealed run");
+	close(pb.parent_fd);
+	close(rs);
+}
