@@ -31,7 +31,7 @@ OBJ      = $(SRC:%.c=$(OBJDIR)/%.o)
 # What the build, the tests and the demo need from Debian.
 PKGS = musl-tools dpkg-dev make gcc squashfs-tools e2fsprogs erofs-utils \
        busybox-static siftool util-linux perl python3 strace passwd procps \
-       fuse3 libfuse3-dev pkg-config bindfs
+       fuse3 libfuse3-dev pkg-config bindfs acl
 BENCH_PKGS = hyperfine bubblewrap charliecloud-runtime linux-perf
 SLURM_PKGS = slurm-wlm munge openmpi-bin libopenmpi-dev
 CLIENT_PKGS = snakemake cwltool toil debootstrap

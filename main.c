@@ -209,6 +209,7 @@ static void print_config(void)
 	else
 		printf("loop devices linger: no\n");
 	gpu_print_config();
+	seal_print_config();
 }
 
 static void print_version(void)

@@ -15,6 +15,7 @@
  *   opens or runs; inherited descriptors pass by allow-list.
  * - No reference out: no unix socket (the filter), and none inherited.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -56,6 +57,17 @@ long seal_sysctl(const char *path)
 	return strtol(buf, NULL, 10);
 }
 
+/* The kernel refuses the sealed run's user namespace: say why, once. */
+static _Noreturn void no_userns(const char *image, int err)
+{
+	if (seal_sysctl("/proc/sys/user/max_user_namespaces") < 0)
+		die("%s: a sealed protected image needs user namespaces, and this kernel "
+		    "has none (CONFIG_USER_NS)", image);
+	die("%s: a sealed protected image needs a user namespace made by root, and the "
+	    "kernel refuses it (%s; user.max_user_namespaces binds root too: an admin can "
+	    "raise it, sysctl user.max_user_namespaces=N)", image, strerror(err));
+}
+
 /*
  * What must hold on the host before a sealed run starts. At
  * fs.suid_dumpable 1 every id change makes a process dumpable: a
@@ -67,6 +79,8 @@ void seal_host_check(const char *image)
 	if (seal_sysctl("/proc/sys/fs/suid_dumpable") == 1)
 		die("%s: a sealed protected image does not run while fs.suid_dumpable is 1 "
 		    "(an admin can set it to 0 or 2: sysctl fs.suid_dumpable=0)", image);
+	if (seal_sysctl("/proc/sys/user/max_user_namespaces") <= 0)
+		no_userns(image, ENOSPC);
 }
 
 /* Why an inherited fd may not pass into a sealed run; NULL: it may. */
@@ -215,10 +229,7 @@ void seal_userns(const char *image)
 	close(go[0]);
 	close(done[1]);
 	if (unshare(CLONE_NEWUSER))
-		die("%s: a sealed protected image needs a user namespace made by root, and "
-		    "the kernel refuses it (%s; an admin can check user.max_user_namespaces, "
-		    "which binds root too, and that the kernel has CONFIG_USER_NS)",
-		    image, strerror(errno));
+		no_userns(image, errno);
 	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1)
 		die("%s: the sealed run's user namespace could not be mapped", image);
 	close(go[1]);
@@ -265,4 +276,84 @@ void seal_landlock(void)
 		die_errno("Landlock for the sealed run");
 	close(pb.parent_fd);
 	close(rs);
+}
+
+/* The registered binfmt_misc handlers whose flags hold O, C or F: each
+ * opens the program it runs and may hand the fd to code of anyone's. */
+static void print_binfmt(void)
+{
+	_Alignas(struct dirent) char ents[4096];
+	char line[256];
+	struct dirent *d;
+	int dir = open("/proc/sys/fs/binfmt_misc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), len;
+	int found = 0;
+	FILE *f;
+
+	printf("  binfmt_misc handlers with O, C or F:");
+	if (dir < 0 || fd_has_entries(dir, ".") == 0) {
+		printf(" none (binfmt_misc not mounted)\n");
+		if (dir >= 0)
+			close(dir);
+		return;
+	}
+	while ((len = getdents(dir, (void *)ents, sizeof ents)) > 0)
+		for (int at = 0; at < len; at += d->d_reclen) {
+			int fd;
+			d = (struct dirent *)(ents + at);
+			if (d->d_name[0] == '.' || !strcmp(d->d_name, "register") ||
+			    !strcmp(d->d_name, "status") ||
+			    (fd = openat(dir, d->d_name, O_RDONLY | O_CLOEXEC)) < 0 ||
+			    !(f = fdopen(fd, "r")))
+				continue;
+			while (fgets(line, sizeof line, f))
+				if (!strncmp(line, "flags: ", 7) && strpbrk(line + 7, "OCF")) {
+					printf(" %s (%.*s)", d->d_name,
+					       (int)strcspn(line + 7, "\n"), line + 7);
+					found = 1;
+				}
+			fclose(f);
+		}
+	close(dir);
+	printf("%s\n", found ? ": they read execute-only programs (README)" : " none");
+}
+
+/*
+ * What this kernel offers sealed runs, and what each means for the
+ * promise (README, "What protection covers"). Returns how many of them
+ * keep sealed runs from running at all.
+ */
+int seal_print_config(void)
+{
+	long users = seal_sysctl("/proc/sys/user/max_user_namespaces");
+	long dump = seal_sysctl("/proc/sys/fs/suid_dumpable");
+	long yama = seal_sysctl("/proc/sys/kernel/yama/ptrace_scope");
+	long unpriv = seal_sysctl("/proc/sys/kernel/unprivileged_userns_clone");
+	int abi = seal_landlock_abi(), bad = 0;
+
+	printf("sealed runs here:\n");
+	if (users > 0)
+		printf("  user namespaces for root: yes (user.max_user_namespaces %ld)\n", users);
+	else
+		printf("  user namespaces for root: no (%s): sealed runs are refused\n",
+		       users == 0 ? "user.max_user_namespaces is 0" : "no CONFIG_USER_NS"), bad++;
+	if (abi)
+		printf("  Landlock: ABI %d\n", abi);
+	else
+		printf("  Landlock: none: an inherited file of the caller's stays runnable "
+		       "through /proc/self/fd (README)\n");
+	if (dump == 1)
+		printf("  fs.suid_dumpable: 1: sealed runs are refused (set 0 or 2)\n"), bad++;
+	else
+		printf("  fs.suid_dumpable: %ld\n", dump);
+	if (yama >= 0)
+		printf("  Yama ptrace_scope: %ld%s\n", yama, yama < 2 ?
+		       " (below 2: a tracer of a user's may steer a 0711 program they run "
+		       "outside vial)" : "");
+	else
+		printf("  Yama: none (a tracer of a user's may steer a 0711 program they run "
+		       "outside vial)\n");
+	printf("  unprivileged user namespaces: %s\n", users > 0 && unpriv != 0 ?
+	       "on (outside vial, 0711 programs can be read: README)" : "off");
+	print_binfmt();
+	return bad;
 }

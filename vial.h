@@ -238,6 +238,7 @@ void seal_fds(void);
 void seal_userns(const char *image);
 int seal_landlock_abi(void);
 void seal_landlock(void);
+int seal_print_config(void);
 
 /* fd.c */
 void fd_each(void (*fn)(int fd, const void *arg), const void *arg);

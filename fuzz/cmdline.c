@@ -58,9 +58,13 @@ static struct user user = { .uid = 1000, .gid = 1000, .name = "ann", .home = "/h
 void priv_init(void) { abort(); }
 const struct user *priv_user(void) { return &user; }
 int priv_is_root(void) { abort(); }
-void priv_drop_forever(void) { abort(); }
-void priv_run_group(void) { abort(); }
-void ns_enter(void) { abort(); }
+void priv_drop_forever(const struct image *sealed) { (void)sealed; abort(); }
+void ns_enter(int private) { (void)private; abort(); }
+int protect_sealed_path(const char *path) { (void)path; abort(); }
+void seal_host_check(const char *image) { (void)image; abort(); }
+void seal_fds(void) { abort(); }
+void seal_landlock(void) { abort(); }
+int seal_print_config(void) { abort(); }
 void ns_isolate(const struct launch *l) { (void)l; abort(); }
 int linger_hold(const struct image *img, const struct loopdev *ld) { (void)img, (void)ld; abort(); }
 void linger_launched(int go, int ok) { (void)go, (void)ok; }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -166,6 +167,19 @@ static int try_setns(const char *sock)
 	return printf("setns: entered\n"), 0;
 }
 
+/* A SysV segment of KEY: made (mode 0660, "secret" in it) or read. */
+static int shm(const char *how, const char *key)
+{
+	int make = !strcmp(how, "make"), id = shmget(atoi(key), 4096, make ? IPC_CREAT | 0660 : 0);
+	char *p = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+
+	if (p == (void *)-1)
+		return printf("shm %s: %s\n", how, strerror(errno)), 1;
+	if (make)
+		strcpy(p, "secret");
+	return printf("shm %s: %s\n", how, make ? "made" : p), 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -192,6 +206,8 @@ int main(int argc, char **argv)
 		return userns(argv[2]);
 	if (!strcmp(c, "setns") && argc > 2)
 		return try_setns(argv[2]);
+	if (!strcmp(c, "shm") && argc > 3)
+		return shm(argv[2], argv[3]);
 	if (!strcmp(c, "exit") && argc > 2)
 		return atoi(argv[2]);
 	if (!strcmp(c, "kill") && argc > 2) {
@@ -200,6 +216,7 @@ int main(int argc, char **argv)
 		return 100;
 	}
 	fprintf(stderr, "usage: probe ids|fds|status|root|open P|exit N|kill SIG|memfd-exec SO PROG ARG...|\n"
+		"       shm make|read KEY|\n"
 		"       userns unshare|clone|clone3|setns SOCKET\n");
 	return 2;
 }

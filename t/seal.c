@@ -19,6 +19,8 @@
  *                                 socketcall and socket
  *   seal memread PID              PID's own mappings through /proc/PID/mem
  *   seal uring                    io_uring_setup
+ *   seal asgid CMD...             all gids the effective one (a set-gid
+ *                                 copy of this tool gives its group), exec
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -164,6 +166,7 @@ static int listener(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		return -1;
 	if (fork() == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
 				  SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
@@ -172,7 +175,10 @@ static int listener(void)
 		pause();
 		_exit(0);
 	}
-	return recv_fds(sp[0], &got, 1) ? got : -1;
+	fd = recv_fds(sp[0], &got, 1) ? got : -1;
+	close(sp[0]);
+	close(sp[1]);
+	return fd;
 }
 
 /* One end of a socketpair; a child holds the other and prints the fds that come. */
@@ -229,19 +235,23 @@ static int withfd(char **argv)
 	return printf("exec %s: %s\n", argv[4], strerror(errno)), 2;
 }
 
-/* Answer the child's first openat with `fd`, let the others through. */
+/* Answer the child's first openat with `fd`, let the others through,
+ * until the child is gone (this process is under the filter too). */
 static void answer(int l, int fd, pid_t child)
 {
 	struct seccomp_notif n;
 	struct seccomp_notif_resp r;
 	struct seccomp_notif_addfd a = { .srcfd = (unsigned)fd,
 					 .flags = SECCOMP_ADDFD_FLAG_SEND };
+	struct pollfd p = { .fd = l, .events = POLLIN };
 	int first = 1, st;
 
-	for (;;) {
+	while (waitpid(child, &st, WNOHANG) == 0) {
+		if (poll(&p, 1, 100) != 1)
+			continue;
 		memset(&n, 0, sizeof n);
 		if (ioctl(l, SECCOMP_IOCTL_NOTIF_RECV, &n))
-			break;
+			continue;
 		if (first) {
 			a.id = n.id;
 			first = ioctl(l, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0;
@@ -252,7 +262,6 @@ static void answer(int l, int fd, pid_t child)
 						 .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
 		ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &r);
 	}
-	waitpid(child, &st, 0);
 }
 
 static int notif(char **argv)
@@ -353,10 +362,17 @@ int main(int argc, char **argv)
 		return compat();
 	if (!strcmp(c, "memread") && argc > 2)
 		return memread(argv[2]);
+	if (!strcmp(c, "asgid") && argc > 2) {
+		gid_t g = getegid();
+		if (setresgid(g, g, g))
+			return printf("setresgid: %s\n", strerror(errno)), 2;
+		execvp(argv[2], argv + 2);
+		return printf("exec %s: %s\n", argv[2], strerror(errno)), 2;
+	}
 	if (!strcmp(c, "uring")) {
 		long fd = syscall(SYS_io_uring_setup, 4, &p);
 		return printf("io_uring_setup: %s\n", fd < 0 ? strerror(errno) : "a ring"), fd < 0;
 	}
-	fprintf(stderr, "usage: seal sendfd|recvrun|withfd|notif|compat|memread|uring ...\n");
+	fprintf(stderr, "usage: seal sendfd|recvrun|withfd|notif|compat|memread|uring|asgid ...\n");
 	return 2;
 }

@@ -5,13 +5,17 @@
  * it survives the exec of the setuid vial: that is how the tests reach
  * vial's fallbacks for old kernels on a new one.
  *
- *   seccomp-run [--enosys NAME|NR]... [--ioctl-enotty REQ]... -- CMD [ARG...]
+ *   seccomp-run [--enosys NAME|NR]... [--ioctl-enotty REQ]... [--userns-enospc]
+ *               -- CMD [ARG...]
+ *       (--userns-enospc: unshare(CLONE_NEWUSER) fails with ENOSPC, as at
+ *       user.max_user_namespaces=0, which a sandbox's root may not set)
  *   seccomp-run --try openat2|close_range|loop-configure
  *       (prints the errno the call gets: checks a filter is in force)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -50,7 +54,7 @@ static const struct { const char *name; long nr; } names[] = {
 static void usage(void)
 {
 	fprintf(stderr, "usage: seccomp-run [--enosys SYSCALL]... "
-		"[--ioctl-enotty REQUEST]... -- CMD [ARG...]\n"
+		"[--ioctl-enotty REQUEST]... [--userns-enospc] -- CMD [ARG...]\n"
 		"       seccomp-run --try openat2|close_range|loop-configure\n");
 	exit(2);
 }
@@ -120,6 +124,8 @@ static void add(struct sock_filter *f, int *n, struct sock_filter s)
 	f[(*n)++] = s;
 }
 
+static int userns_enospc;
+
 static void install(const long *sys, int nsys, const long *req, int nreq)
 {
 	struct sock_filter f[4 * MAX + 8];
@@ -133,6 +139,18 @@ static void install(const long *sys, int nsys, const long *req, int nreq)
 	add(f, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 	add(f, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						offsetof(struct seccomp_data, nr)));
+	if (userns_enospc) {
+		add(f, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+							SYS_unshare, 0, 3));
+		add(f, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							offsetof(struct seccomp_data, args[0])));
+		add(f, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
+							CLONE_NEWUSER, 0, 1));
+		add(f, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+							SECCOMP_RET_ERRNO | ENOSPC));
+		add(f, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							offsetof(struct seccomp_data, nr)));
+	}
 	for (int i = 0; i < nsys; i++) {
 		add(f, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
 							(unsigned)sys[i], 0, 1));
@@ -171,6 +189,10 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--try"))
 		return try(argv[2]);
 	for (; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--userns-enospc")) {
+			userns_enospc = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(argv[i], "--enosys") && nsys < MAX)

@@ -74,12 +74,18 @@ mkdir -m 755 "$S" "$EV"
 cat > "$S/prog.c" <<EOF
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 static const char secret[] = "$MARK: licensed code";
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "sleep"))
 		sleep(30);
+	if (argc > 1 && !strcmp(argv[1], "dumpable")) {	/* as crash reporters do */
+		printf("dumpable: %s\\n", prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) ? "refused" : "set");
+		fflush(stdout);
+		sleep(5);
+	}
 	if (argc > 1 && !strcmp(argv[1], "never"))	/* keeps the secret in */
 		puts(secret);
 	puts("hello");
