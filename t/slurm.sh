@@ -162,7 +162,7 @@ slurm_down() {
 	if [ -n "$devlog_ino" ] && [ "$(stat -c %i $DEVLOG 2>/dev/null)" = "$devlog_ino" ]; then
 		rm -f $DEVLOG
 	fi
-	rm -f "$PROT"
+	rm -f "$PROT" "$PROT_DIR/mpi-sealed.$$.sqfs" "${UNSEALED:-/nonexistent}/mpi.sqfs"
 	for ((i = ${#made_dirs[@]} - 1; i >= 0; i--)); do rmdir "${made_dirs[i]}" 2>/dev/null; done
 	daemons=()
 }
@@ -383,6 +383,40 @@ U 120 sbatch --wait --parsable -n 4 -O -o "$W/mpi.out" \
 is "$RC|$(sort "$W/mpi.out" 2>/dev/null | tr '\n' '|')" "0|$hello" \
 	"the same from mpirun inside a 4-task batch job"
 clean "MPI program in a batch job"
+
+# --- MPI from a protected image: an UNSEALED directory's runs are
+# ordinary, its image file unreadable all the same. A sealed one has no
+# unix sockets, and each rank its own user namespace: Open MPI's PMIx
+# falls back to TCP on loopback, and its shared-memory transport to
+# copies (no CMA between namespaces), with a warning.
+UNSEALED=$PROT_DIR/mpi-unsealed.$$
+mkdir -m 0755 "$UNSEALED" && made_dirs+=("$UNSEALED")
+sed -e "s|^\([[:space:]]*\){ \"/opt/vial/protected\", NULL, SEALED },|&\\
+\1{ \"$UNSEALED\", NULL, UNSEALED },|" "$TOP/config.h" > "$T/unsealed.h"
+flock /tmp/vial-build.lock make -C "$TOP" -s CONFIG="$T/unsealed.h" OUT="$T/vial-unsealed" \
+	OBJDIR="$T/obj-unsealed" >"$T/build.log" 2>&1 || diag "site build failed:" "$(cat "$T/build.log")"
+install -o root -g root -m 4755 "$T/vial-unsealed" "$T/bin/vial-unsealed"
+install -o root -g root -m 0600 "$MPIIMG" "$UNSEALED/mpi.sqfs"
+install -o root -g root -m 0600 "$MPIIMG" "$PROT_DIR/mpi-sealed.$$.sqfs"
+U 10 "$T/bin/vial-unsealed" config
+like "$OUT" "^  $UNSEALED  group: \(any user\)  unsealed\$" "(the site build has an unsealed protected directory)"
+U 10 cat "$UNSEALED/mpi.sqfs"
+is "$RC" 1 "the test user cannot read the MPI image in the unsealed directory"
+U 90 mpirun --oversubscribe -np 4 "$T/bin/vial-unsealed" exec "$UNSEALED/mpi.sqfs" mpi-hello
+is "$(echo "$OUT" | sort | tr '\n' '|')" "$hello" \
+	"an MPI program from an unsealed protected directory joins one MPI_Allreduce under mpirun"
+[ "$RC" = 0 ] || diag "rc $RC" "$ERR"
+U 120 sbatch --wait --parsable -n 4 -O -o "$W/mpi-unsealed.out" \
+	--wrap "mpirun --oversubscribe -np 4 $T/bin/vial-unsealed exec $UNSEALED/mpi.sqfs mpi-hello"
+is "$RC|$(sort "$W/mpi-unsealed.out" 2>/dev/null | tr '\n' '|')" "0|$hello" \
+	"the same from mpirun inside a 4-task batch job"
+U 90 mpirun --oversubscribe -np 4 "$T/bin/vial-unsealed" exec "$PROT_DIR/mpi-sealed.$$.sqfs" mpi-hello
+is "$RC|$(echo "$OUT" | sort | tr '\n' '|')" "0|$hello" \
+	"from a sealed directory the same program runs too (PMIx over TCP)"
+like "$ERR" "CMA is\s+not available due to different user namespaces" \
+	"(without single-copy CMA between the ranks, as Open MPI warns)"
+rm -f "$UNSEALED/mpi.sqfs" "$PROT_DIR/mpi-sealed.$$.sqfs"
+clean "MPI program from a protected image"
 
 # --- a time limit delivers SIGTERM too (Slurm checks limits every 30 s:
 # a 1-minute limit ends the job 60-90 s after it starts)
