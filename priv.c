@@ -183,7 +183,6 @@ int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
  */
 static void prove_dropped(void)
 {
-	const gid_t gid = user.gid;
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = { 0 };
 	uid_t r, e, s;
@@ -193,7 +192,7 @@ static void prove_dropped(void)
 	if (getresuid(&r, &e, &s) || getresgid(&rg, &eg, &sg))
 		die_errno("getresuid");
 	if (r != user.uid || e != user.uid || s != user.uid || (uid_t)setfsuid(-1) != user.uid ||
-	    rg != gid || eg != gid || sg != gid || (gid_t)setfsgid(-1) != gid)
+	    rg != user.gid || eg != user.gid || sg != user.gid || (gid_t)setfsgid(-1) != user.gid)
 		die("privilege drop did not take: ids still differ");
 	if (syscall(SYS_capget, &h, d))
 		die_errno("capget");

@@ -34,7 +34,7 @@ flock 9
 
 W=$(mktemp -d /tmp/vialbench.XXXXXX)
 chmod 755 "$W"			# setuid binaries must not sit under a 0700 path
-HOLD= CREATED_USER= FUSE_MODE= CHSTORE_OLD= LDIR= PDIR= LOGD= LOGDIR=
+HOLD= CREATED_USER= FUSE_MODE= CHSTORE_OLD= LDIR= PDIR= LOGD= LOGDIR= MADE=
 
 cleanup() {
 	set +e
@@ -48,6 +48,7 @@ cleanup() {
 	[ -n "$FUSE_MODE" ] && chmod "$FUSE_MODE" /dev/fuse
 	[ -n "$LDIR" ] && rm -rf "$LDIR"
 	[ -n "$PDIR" ] && rm -rf "$PDIR"
+	for d in $MADE; do rmdir "$d"; done
 	[ -n "$LOGD" ] && kill "$LOGD" 2>/dev/null && rm -rf /dev/log "$LOGDIR"
 	[ -z "$CHSTORE_OLD" ] && rm -rf "/var/tmp/$BU.ch"
 	[ -n "$CREATED_USER" ] && userdel -r "$BU" 2>/dev/null
@@ -99,7 +100,9 @@ chmod 644 "$IMG"
 # directory): its runs are audited, so /dev/log must take a record; where
 # no syslog daemon listens, a stand-in does for the bench's length.
 PD=/opt/vial/protected
-[ -d "$PD" ] || fail "no $PD (the default build's protected directory): mkdir -p $PD"
+for d in /opt/vial "$PD"; do	# made here where missing (root's, 0755), removed at exit
+	[ -d "$d" ] || { mkdir -m 0755 "$d" && MADE="$d $MADE"; } || fail "cannot make $d"
+done
 PDIR=$(mktemp -d "$PD/bench.XXXXXX") && chmod 755 "$PDIR"
 PIMG=$PDIR/img.sqfs
 install -o root -g root -m 0600 "$IMG" "$PIMG"

@@ -19,13 +19,9 @@
 setup
 . "$(dirname "$0")/xonly.sh"
 
-BG= HP= NSP= FUSEMODE= FMNT= SOCKP=
+BG= HP= NSP= SOCKP=
 cleanup() {
 	for p in $BG $HP $NSP $SOCKP; do stop $p; done	# (stop with no pid waits for all)
-	[ -n "$FMNT" ] && { as $TU fusermount3 -u "$FMNT" 2>/dev/null || umount -l "$FMNT"; } 2>/dev/null
-	[ -n "$FUSEMODE" ] && chmod "$FUSEMODE" /dev/fuse
-	mountpoint -q "/home/$TU/.vialt-fuse" && umount -l "/home/$TU/.vialt-fuse"
-	rm -rf "/home/$TU/.vialt-fuse"
 	xonly_cleanup
 	teardown
 }
@@ -211,14 +207,7 @@ stop $HP; HP=
 clean "the caller's host processes from inside"
 
 # === 4. a FUSE mount made after launch ====================================
-# On a systemd node / is shared: what the host mounts later reaches every
-# mount namespace made from it. This one's / is private: a shared bind of
-# the directory stands in for it.
-FUSEMODE=$(stat -c %a /dev/fuse)
-chmod 666 /dev/fuse
-FH=/home/$TU/.vialt-fuse
-mkdir -p "$FH/src" "$FH/mnt" && echo fused > "$FH/src/f" && chown -R $TU:$TU "$FH"
-mount --bind "$FH" "$FH" && mount --make-shared "$FH"
+fuse_home
 late() {	# late VIAL-RUNNER IMAGE: what the run sees of $FH/mnt once the user mounts there
 	"$@" sh -c "sleep 1.5; grep -c ' $FH/mnt ' /proc/self/mountinfo; cat $FH/mnt/f" \
 		>"$T/late.out" 2>&1 </dev/null &
@@ -236,8 +225,7 @@ like "$OUT" "^0" "(its mount table has no such mount)"
 late setpriv --reuid=$TU --regid=$TU --init-groups -- "$VIAL" exec "$OPEN"
 like "$OUT" "^1
 fused" "(control) in an ordinary run it does (mounts still propagate)"
-chmod "$FUSEMODE" /dev/fuse && FUSEMODE=
-umount "$FH"
+fuse_home_done
 clean "FUSE after launch"
 
 done_testing

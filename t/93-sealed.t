@@ -22,13 +22,10 @@
 setup
 . "$(dirname "$0")/xonly.sh"
 
-BG= FUSEMODE= FMNT= SHMKEY=7201 RP=
+BG= SHMKEY=7201 RP=
 cleanup() {
 	[ -n "$BG" ] && stop $BG
-	[ -n "$FMNT" ] && { as $TU fusermount3 -u "$FMNT" 2>/dev/null || umount -l "$FMNT"; } 2>/dev/null
-	[ -n "$FUSEMODE" ] && chmod "$FUSEMODE" /dev/fuse
-	mountpoint -q "/home/$TU/.vialt-fuse" && umount -l "/home/$TU/.vialt-fuse"
-	rm -rf "/home/$TU/.vialt-fuse" "/home/$TU/.vialt-sg"
+	rm -rf "/home/$TU/.vialt-sg"
 	ipcrm -M $SHMKEY 2>/dev/null
 	[ -n "${USERNS0:-}" ] && sysctl -q -w user.max_user_namespaces="$USERNS0"
 	pkill -KILL -u "$TU,$TU2" -f "$T/" 2>/dev/null
@@ -196,13 +193,8 @@ clean "two users"
 
 # === 5. a FUSE mount made while vial builds the tree =======================
 # vial -v with its stderr a full pipe stops at its first line; the user
-# mounts FUSE in their home meanwhile (a shared bind stands in for a
-# systemd node's shared /).
-FUSEMODE=$(stat -c %a /dev/fuse)
-chmod 666 /dev/fuse
-FH=/home/$TU/.vialt-fuse
-mkdir -p "$FH/src" "$FH/mnt" && echo fused > "$FH/src/f" && chown -R $TU:$TU "$FH"
-mount --bind "$FH" "$FH" && mount --make-shared "$FH"
+# mounts FUSE in their home meanwhile.
+fuse_home
 stalled() {	# stalled RUNNER...: RUNNER... -v exec IMAGE, its stderr a full pipe while the user mounts
 	rm -f "$T/stall" && mkfifo "$T/stall"
 	exec 7<>"$T/stall"
@@ -237,8 +229,7 @@ unlike "$OUT" "fused" "(and nothing of it can be read)"
 stalled setpriv --reuid=$TU --regid=$TU --init-groups -- "$VIAL" -v exec "$OPEN"
 like "$OUT" "^1
 fused" "(control) in an ordinary run it does (mounts still propagate)"
-chmod "$FUSEMODE" /dev/fuse && FUSEMODE=
-umount "$FH"
+fuse_home_done
 clean "FUSE while the tree is built"
 
 # === 6. found on the prototype ============================================

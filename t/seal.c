@@ -150,26 +150,34 @@ static int recvrun(char **argv)
 	return 1;
 }
 
-/* A seccomp listener of a child's (the filter notifies on getppid,
- * which nothing calls), passed back over a socketpair. */
-static int listener(void)
+/* A filter on this process that notifies a listener of system call `nr`:
+ * the listener's fd, or -1. */
+static int notify_on(unsigned nr)
 {
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = 4, .filter = f };
+
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+}
+
+/* A seccomp listener of a child's (its filter notifies on getppid,
+ * which nothing calls), passed back over a socketpair. */
+static int listener(void)
+{
 	int sp[2], fd, got;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		return -1;
 	if (fork() == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-				  SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+		fd = notify_on(SYS_getppid);
 		if (fd < 0 || send_fds(sp[1], &fd, 1))
 			_exit(1);
 		pause();
@@ -266,19 +274,9 @@ static void answer(int l, int fd, pid_t child)
 
 static int notif(char **argv)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = 4, .filter = f };
-	int l, fd = atoi(argv[2]);
+	int l = notify_on(SYS_openat), fd = atoi(argv[2]);
 	pid_t child;
 
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	l = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-			 SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 	if (l < 0)
 		return printf("listener: %s\n", strerror(errno)), 1;
 	fflush(stdout);

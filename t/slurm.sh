@@ -292,6 +292,12 @@ is "$(echo "$steps" | sed 's/job=[0-9][0-9]*/job=N/')|$(echo "$steps" | wc -l)" 
 is "$(echo "$OUT" | grep -o 'localid=[0-9]*' | sort | tr '\n' ' ')" \
 	"localid=0 localid=1 localid=2 localid=3 " "each task sees its SLURM_LOCALID"
 clean "srun -n 4"
+# srun's task stdio reaches a sealed protected run (it takes pipes,
+# files, terminals and non-unix sockets at 0-2)
+U 60 srun -O -n 2 "$VIAL" exec "$PROT" sh -c 'cat /protected-mark; ls -l /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2 >&2'
+is "$RC|$(echo "$OUT" | sort -u)" "0|protected" "srun -n 2 runs a sealed protected image, task stdio and all"
+[ "$RC" = 0 ] || diag "$ERR"
+clean "srun of a sealed protected image"
 
 # --- exit codes and signal deaths reach srun and sbatch
 U 60 srun "$VIAL" exec "$IMG" sh -c 'exit 3'

@@ -19,7 +19,12 @@ mkdir_root() {	# mkdir_root DIR: make DIR (root, 0755) and remember it
 	[ -d "$1" ] && return
 	mkdir -m 0755 "$1" && chown root:root "$1" && made=("$1" "${made[@]}")
 }
+FUSEMODE= FMNT=
 xonly_cleanup() {	# what this file made outside $T
+	[ -n "$FMNT" ] && { as $TU fusermount3 -u "$FMNT" 2>/dev/null || umount -l "$FMNT"; } 2>/dev/null
+	[ -n "$FUSEMODE" ] && chmod "$FUSEMODE" /dev/fuse
+	mountpoint -q "/home/$TU/.vialt-fuse" && umount -l "/home/$TU/.vialt-fuse"
+	rm -rf "/home/$TU/.vialt-fuse"
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null
 	rm -rf "${PDT:-/nonexistent}" "/home/$TU/.vialt-attack" "/dev/shm/vialt-attack" "${CW:-/nonexistent}"
 	for d in "${made[@]}"; do rmdir "$d"; done
@@ -160,3 +165,17 @@ mkdir -p "$UH" "$SHM"
 for d in "$UH" "$CW" "$SHM"; do
 	cp "$EV/x.so" "$EV/ptdump" "$d/" && chown -R $TU:$TU "$d" && chmod 755 "$d"
 done
+
+# fuse_home: $FH, a FUSE source (src/f says "fused") and a mount point
+# (mnt) in the user's home, under a shared bind: on a systemd node / is
+# shared, and what the host mounts later reaches every mount namespace
+# made from it; this machine's / is private. /dev/fuse is opened to users
+# (no udev here) until fuse_home_done.
+fuse_home() {
+	FUSEMODE=$(stat -c %a /dev/fuse)
+	chmod 666 /dev/fuse
+	FH=/home/$TU/.vialt-fuse
+	mkdir -p "$FH/src" "$FH/mnt" && echo fused > "$FH/src/f" && chown -R $TU:$TU "$FH"
+	mount --bind "$FH" "$FH" && mount --make-shared "$FH"
+}
+fuse_home_done() { chmod "$FUSEMODE" /dev/fuse && FUSEMODE=; umount "$FH"; }
