@@ -59,6 +59,11 @@ void priv_init(void) { abort(); }
 const struct user *priv_user(void) { return &user; }
 int priv_is_root(void) { abort(); }
 void priv_drop_forever(void) { abort(); }
+void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n)
+{
+	(void)uid, (void)gid, (void)groups, (void)n;
+	abort();
+}
 void priv_run_group(void) { abort(); }
 void ns_enter(void) { abort(); }
 void ns_isolate(const struct launch *l) { (void)l; abort(); }
@@ -186,13 +191,32 @@ static const char *lookup(char **env, const char *name, size_t n)
 	return v;
 }
 
+/* `v` in sh's single quotes, as the script must have it */
+static char *sh_quoted(const char *v)
+{
+	char *q = malloc(strlen(v) * 4 + 3), *w = q;
+
+	FUZZ_ASSERT(q);
+	*w++ = '\'';
+	for (; *v; v++)
+		if (*v == '\'')
+			w = stpcpy(w, "'\\''");
+		else
+			*w++ = *v;
+	*w++ = '\'';
+	*w = 0;
+	return q;
+}
+
 /*
  * The wrapper: head, then `export NAME='...';` per forced variable, then
- * PATH's additions, `export PATH;` and `exec "$@"`. Read as sh reads it: names sh accepts (dash and busybox
- * sh stop the whole script at one they refuse), values that come back
- * exactly, and the same values as the command's environment.
+ * PATH's additions, `export PATH;`, vial's own "command not found" (with
+ * the image's name quoted for sh) and `exec "$@"`. Read as sh reads it:
+ * names sh accepts (dash and busybox sh stop the whole script at one they
+ * refuse), values that come back exactly, and the same values as the
+ * command's environment.
  */
-static void check_script(const char *s, char **env, int gpu_libs)
+static void check_script(const char *s, char **env, int gpu_libs, const char *image)
 {
 	static const char libs[] = "case :$LD_LIBRARY_PATH: in *:/.singularity.d/libs:*) ;; "
 				   "*) export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}"
@@ -239,7 +263,13 @@ static void check_script(const char *s, char **env, int gpu_libs)
 	 * scripts set */
 	{
 		static const char path[] = "export PATH;", exec[] = "exec \"$@\"";
+		static const char nf[] = "case $1 in */*) [ -e \"$1\" ];; *) command -v \"$1\" "
+			">/dev/null;; esac || { printf '%s: %s: command not found in %s\\n' "
+			"\"$0\" \"$1\" ";
+		static const char nf_end[] = " >&2; exit 127; }; ";
+		char *img = sh_quoted(image);
 		size_t sl = strlen(s), tl = sizeof path - 1 + (gpu_libs ? sizeof libs - 1 : 0) +
+					  sizeof nf - 1 + strlen(img) + sizeof nf_end - 1 +
 					  sizeof exec - 1;
 		const char *t = s + sl - tl;
 
@@ -249,7 +279,14 @@ static void check_script(const char *s, char **env, int gpu_libs)
 			FUZZ_ASSERT(!strncmp(t, libs, sizeof libs - 1));
 			t += sizeof libs - 1;
 		}
+		FUZZ_ASSERT(!strncmp(t, nf, sizeof nf - 1));
+		t += sizeof nf - 1;
+		FUZZ_ASSERT(!strncmp(t, img, strlen(img)));
+		t += strlen(img);
+		FUZZ_ASSERT(!strncmp(t, nf_end, sizeof nf_end - 1));
+		t += sizeof nf_end - 1;
 		FUZZ_ASSERT(!strcmp(t, exec));
+		free(img);
 	}
 	/* sh ends with the last value exported for each name: the env's */
 	for (size_t i = 0; i < k; i++) {
@@ -365,14 +402,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (setjmp(fuzz_jmp))
 		goto done;	/* refused, with a checked message */
 	cli_parse(argc, argv, &l);
-	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell"))
-		goto done;
+	if (!l.verb || l.help ||
+	    (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell")))
+		goto done;	/* no verb (the usage), --help, verbs that run nothing */
 	if (!l.img.path)
 		goto done;	/* launch() refuses it first */
-	/* shell's default, given here: choose_command keeps it in a static,
-	 * which must not point into a previous input */
-	if (!l.shell)
-		l.shell = "/bin/sh";
 	choose_command(&l);
 	fuzz_disarm();
 	check_launch(&l, argv, argc);
@@ -381,7 +415,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	check_env(&l, cmdenv);
 	wrapped = env_wrap(l.argv);
 	FUZZ_ASSERT(!strcmp(wrapped[0], "/bin/sh") && !strcmp(wrapped[1], "-c"));
-	check_script(wrapped[2], cmdenv, l.nv || l.rocm);
+	FUZZ_ASSERT(!strcmp(wrapped[3], progname));
+	check_script(wrapped[2], cmdenv, l.nv || l.rocm, l.img.path);
 done:
 	fuzz_disarm();
 	free_all();
