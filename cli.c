@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vial.h"
 
-enum { G = 1, A = 2, I = 4 };	/* before the verb (global), after exec|run|shell, inspect */
+/* before the verb (global), after exec|run|shell, inspect, run-help, a verb without options */
+enum { G = 1, A = 2, I = 4, H = 8, N = 16 };
 
 struct opt {
 	const char *name;	/* --name */
@@ -27,6 +29,7 @@ struct opt {
 };
 
 static int persona;		/* called as singularity, apptainer or run-singularity */
+static const char *self = "vial";	/* the command to name in hints: vial, singularity, ... */
 
 static void *grow(void *p, size_t n, size_t size)
 {
@@ -74,12 +77,40 @@ static size_t csv_split(char *s, char **f, size_t max)
 	return n;
 }
 
+/*
+ * A relative bind source (-B .:/work, -B data:/d), as Singularity and
+ * Apptainer take it: from the working directory. Only the name is made
+ * absolute here; it is opened later, as every source, with the caller's
+ * rights (symlinks and ".." resolved by the kernel, not by vial).
+ */
+static const char *absolute(const char *src)
+{
+	char cwd[PATH_MAX], *p;
+
+	if (src[0] == '/')
+		return src;
+	if (!getcwd(cwd, sizeof cwd))
+		die_errno("bind %s: a relative source, and the working directory", src);
+	while (src[0] == '.' && src[1] == '/')
+		src += 2 + strspn(src + 2, "/");
+	if (!strcmp(src, ".") || !*src)
+		return xstrdup(cwd);
+	p = malloc(strlen(cwd) + strlen(src) + 2);
+	if (!p)
+		die("out of memory");
+	sprintf(p, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", src);
+	return p;
+}
+
 static void add_bind(struct launch *l, const char *src, const char *dst, int ro)
 {
 	struct bind *x;
 
-	if (src[0] != '/' || dst[0] != '/')
-		die("bind %s: paths must be absolute", src);
+	if (!*src)
+		die("bind :%s: no source", dst);
+	if (dst[0] != '/' && dst != src)
+		die("bind %s: the destination %s must be absolute", src, dst);
+	src = dst == src ? (dst = absolute(src)) : absolute(src);
 	l->binds = grow(l->binds, l->nbinds, sizeof *l->binds);
 	x = &l->binds[l->nbinds++];
 	x->src = src;
@@ -254,6 +285,87 @@ static void opt_no_mount(struct launch *l, const struct opt *o, char *arg)
 		l->no_home = 1;
 }
 
+/* A uid or gid of target mode: digits only, and not -1 (which means "unchanged"). */
+static unsigned target_id(const char *what, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!*s || *end || s[0] == '-' || s[0] == '+' || errno || v >= (unsigned long)(uid_t)-1)
+		die("%s %s: expected a number", what, s);
+	return (unsigned)v;
+}
+
+/* gid:N[:M...]: the primary group, then supplementary ones. */
+static void target_gids(struct launch *l, const char *what, char *list)
+{
+	char *save = NULL;
+
+	l->ntarget = 0;
+	for (char *g = strtok_r(list, ":", &save); g; g = strtok_r(NULL, ":", &save)) {
+		if (l->ntarget == (int)LEN(l->target))
+			die("%s: more than %zu groups", what, LEN(l->target));
+		l->target[l->ntarget++] = target_id(what, g);
+	}
+	if (!l->ntarget)
+		die("%s: no group given", what);
+}
+
+/*
+ * Target mode (root only): run as uid N with groups G... The uid and gid
+ * come together (as in 2.x): vial runs no one's command with root's
+ * group by default. Checked once the whole command line is read.
+ */
+static void target_check(struct launch *l, const char *what)
+{
+	if (!l->target_uid_set && !l->ntarget)
+		return;
+	if (priv_user()->uid != 0)
+		die("%s: only root may run a command as another user", what);
+	if (!l->target_uid_set || !l->ntarget)
+		die("%s: a target user needs both a uid and a gid", what);
+}
+
+/* Apptainer's --security uid:N,gid:N[:M...]; no seccomp, AppArmor or SELinux profiles. */
+static void opt_security(struct launch *l, const struct opt *o, char *arg)
+{
+	char *save = NULL;
+
+	for (char *f = strtok_r(arg, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(f, "uid:", 4)) {
+			l->target_uid = target_id("--security uid:", f + 4);
+			l->target_uid_set = 1;
+		} else if (!strncmp(f, "gid:", 4)) {
+			target_gids(l, "--security gid:", f + 4);
+		} else {
+			die("%s: --%s %s: not supported: vial has no seccomp, AppArmor or "
+			    "SELinux profiles (only uid:N and gid:N[:M...], for root)", l->verb,
+			    o->name, f);
+		}
+	}
+}
+
+/* 2.x's SINGULARITY_TARGET_UID and _GID, where no --security named a user. */
+static void target_from_env(struct launch *l)
+{
+	const char *u = env_get(l->envp, "SINGULARITY_TARGET_UID");
+	const char *g = env_get(l->envp, "SINGULARITY_TARGET_GID");
+
+	if (l->target_uid_set || l->ntarget) {
+		target_check(l, "--security");
+		return;
+	}
+	if (u) {
+		l->target_uid = target_id("SINGULARITY_TARGET_UID", u);
+		l->target_uid_set = 1;
+	}
+	if (g)
+		target_gids(l, "SINGULARITY_TARGET_GID", xstrdup(g));
+	target_check(l, u ? "SINGULARITY_TARGET_UID" : "SINGULARITY_TARGET_GID");
+}
+
 static void opt_network(struct launch *l, const struct opt *o, char *arg)
 {
 	(void)o;
@@ -280,10 +392,14 @@ static void set_quiet(struct launch *l, const struct opt *o, char *arg)
 	quiet = 1;
 }
 
+/* --version, --help before a verb; VERB --help: that verb's help. */
 static void set_verb(struct launch *l, const struct opt *o, char *arg)
 {
 	(void)arg;
-	l->verb = !strcmp(o->name, "version") ? "--version" : "help";
+	if (l->verb)
+		l->help = 1;
+	else
+		l->verb = !strcmp(o->name, "version") ? "--version" : "help";
 }
 
 static void set_containall(struct launch *l, const struct opt *o, char *arg)
@@ -328,7 +444,7 @@ static const struct opt opts[] = {
 	{ "quiet", 'q', G, NULL, 0, set_quiet, "print no warnings, only errors" },
 	{ "silent", 's', G, NULL, 0, set_quiet, "the same as --quiet" },
 	{ "nocolor", 0, G, NULL, 0, NULL, ACCEPTED },
-	{ "help", 'h', G | A | I, NULL, 0, set_verb, "this help" },
+	{ "help", 'h', G | A | I | H | N, NULL, 0, set_verb, "this help" },
 	{ "version", 0, G, NULL, 0, set_verb, "the version (Apptainer's, called so)" },
 	{ "config", 'c', G, "FILE", 0, refuse,
 	  "vial has no configuration file: its policy is compiled in (vial config)" },
@@ -387,9 +503,10 @@ static const struct opt opts[] = {
 	{ "add-caps", 0, A, "CAPS", 0, refuse, "not supported: vial drops every capability" },
 	{ "keep-privs", 0, A, NULL, 0, refuse, "not supported: vial drops every privilege" },
 	{ "allow-setuid", 0, A, NULL, 0, refuse, "not supported: every mount is nosuid" },
-	{ "security", 0, A, "OPT", 0, refuse, "not supported by vial" },
+	{ "security", 0, A, "uid:N,gid:N[:M...]", 0, opt_security,
+	  "(root only) run as that user and groups" },
 	{ "network-args", 0, A, "ARGS", 0, refuse, "not supported: vial's network is loopback only" },
-	{ "app", 0, A, "NAME", 0, refuse, "not supported: vial runs no SCIF apps" },
+	{ "app", 0, A | H, "NAME", 0, refuse, "not supported: vial runs no SCIF apps" },
 	{ "scratch", 'S', A, "DIR", 0, refuse, "not supported: bind a directory with -B" },
 };
 #undef F
@@ -435,8 +552,8 @@ static void apply(struct launch *l, const struct opt *o, char *value, int on)
 static _Noreturn void unknown(const struct launch *l, const char *arg)
 {
 	if (l->verb)
-		die("%s: unknown option %s (see vial help)", l->verb, arg);
-	die("unknown option %s (see vial help)", arg);
+		die("%s: unknown option %s (see %s help)", l->verb, arg, self);
+	die("unknown option %s (see %s help)", arg, self);
 }
 
 static char *need(const struct opt *o, char *arg)
@@ -495,8 +612,34 @@ static int opt_one(struct launch *l, int scope, char **argv)
 	return opt_short(l, scope, argv);
 }
 
+/*
+ * Would `apptainer` here run vial itself? Called as singularity or
+ * apptainer, or the first apptainer on the caller's PATH is this very
+ * file (make install LINKS=1). Looked up as the caller.
+ */
+static int apptainer_is_vial(char **envp)
+{
+	const char *path = env_get(envp, "PATH");
+	char buf[PATH_MAX];
+	struct stat me, st;
+
+	if (persona)
+		return 1;
+	if (!path || stat("/proc/self/exe", &me))
+		return 0;
+	for (const char *p = path;; p++) {
+		size_t n = strcspn(p, ":");
+		int len = snprintf(buf, sizeof buf, "%.*s/apptainer", (int)n, p);
+		if (n && (size_t)len < sizeof buf && stat(buf, &st) == 0)
+			return st.st_dev == me.st_dev && st.st_ino == me.st_ino;
+		p += n;
+		if (!*p)
+			return 0;
+	}
+}
+
 /* docker://, library://, oras://, shub://, http(s)://: not vial's business. */
-static void refuse_uri(const char *path)
+static void refuse_uri(const char *path, char **envp)
 {
 	const char *p = strstr(path, "://"), *name;
 	char sif[NAME_MAX + 1];
@@ -510,6 +653,10 @@ static void refuse_uri(const char *path)
 		sif[strlen(sif) - 4] = 0;	/* https://host/x.sif: x.sif */
 	for (char *c = sif; *c; c++)
 		*c = *c == ':' ? '_' : *c;
+	/* `apptainer build` would be vial again, which builds nothing */
+	if (apptainer_is_vial(envp))
+		die("%s: vial runs local image files only, and builds none: build %s "
+		    "where Apptainer is installed, or make an image with mksquashfs", path, sif);
 	die("%s: vial runs local image files only; build one with "
 	    "`apptainer build %s %s` or mksquashfs", path, sif, path);
 }
@@ -528,6 +675,79 @@ static void from_env(struct launch *l)
 		l->shell = v;
 	if (!l->shell && (v = env_get(l->envp, "SINGULARITY_SHELL")) && *v)
 		l->shell = v;
+	target_from_env(l);
+}
+
+/*
+ * The verbs, for parsing and help; main.c's table runs them. A verb is
+ * one line here and one there.
+ */
+static const struct verb {
+	const char *name;
+	int scope;		/* its options */
+	const char *args;	/* after [options] */
+	const char *what;
+} verbs[] = {
+	{ "exec", A, "IMAGE COMMAND [ARG...]", "run COMMAND (found in the image's PATH)" },
+	{ "run", A, "IMAGE [ARG...]",
+	  "run /.singularity.d/runscript (else /singularity) with ARGs" },
+	{ "shell", A, "IMAGE [ARG...]",
+	  "run SHELL, else /bin/bash --norc, else /bin/sh, with ARGs" },
+	{ "inspect", I, "IMAGE", "no options: its format (never mounted); else its metadata" },
+	{ "run-help", H, "IMAGE", "the runscript's help (/.singularity.d/runscript.help)" },
+	{ "config", N, "", "the compiled-in site policy" },
+	{ "version", N, "", "version and build facts" },
+	{ "help", N, "[VERB | IMAGE]", "this help, a verb's, or (as 2.x) an image's run-help" },
+};
+
+/* Singularity's and Apptainer's other verbs: one line each, saying why not. */
+#define BUILD_ELSEWHERE "build images where Apptainer is installed"
+#define LOCAL_ONLY "vial runs local image files only; pull images where Apptainer is installed"
+static const struct { const char *name, *why; } not_here[] = {
+	{ "build", BUILD_ELSEWHERE }, { "bootstrap", BUILD_ELSEWHERE },
+	{ "create", BUILD_ELSEWHERE }, { "import", BUILD_ELSEWHERE },
+	{ "export", "unpack images with unsquashfs" }, { "image.create", BUILD_ELSEWHERE },
+	{ "image.import", BUILD_ELSEWHERE }, { "image.export", "unpack images with unsquashfs" },
+	{ "image.expand", BUILD_ELSEWHERE }, { "pull", LOCAL_ONLY }, { "push", LOCAL_ONLY },
+	{ "search", LOCAL_ONLY }, { "delete", LOCAL_ONLY }, { "remote", LOCAL_ONLY },
+	{ "cache", "vial keeps no image cache" },
+	{ "sign", "vial neither signs nor verifies images" },
+	{ "verify", "vial neither signs nor verifies images" },
+	{ "key", "vial neither signs nor verifies images" },
+	{ "keys", "vial neither signs nor verifies images" },
+	{ "test", "run the image's test script with exec IMAGE /.singularity.d/test" },
+	{ "apps", "vial runs no SCIF apps" }, { "oci", "vial runs no OCI bundles" },
+	{ "overlay", "vial mounts no overlay images (see --writable-tmpfs)" },
+	{ "sif", "use siftool" }, { "plugin", "vial has no plugins" },
+	{ "capability", "vial gives no capabilities" },
+	{ "checkpoint", "vial makes no checkpoints" },
+	{ "mount", "vial mounts images only for a run" },
+	{ "check", "vial has no checks of that kind" },
+	{ "selftest", "vial's tests are its source tree's make check" },
+	{ "completion", "vial has no shell completion" },
+};
+
+static const struct verb *verb_find(const char *name)
+{
+	for (size_t i = 0; i < LEN(verbs); i++)
+		if (!strcmp(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+/* Is `name` a verb vial runs? */
+int cli_verb(const char *name)
+{
+	return name && verb_find(name);
+}
+
+/* Not a verb vial runs: one line, before any of its options is read. */
+static _Noreturn void verb_refuse(const char *name)
+{
+	for (size_t i = 0; i < LEN(not_here); i++)
+		if (!strcmp(not_here[i].name, name))
+			die("%s: not supported here; %s", name, not_here[i].why);
+	die("unknown command %s (see %s help)", name, self);
 }
 
 static int called_as(const char *argv0, const char *name)
@@ -537,35 +757,65 @@ static int called_as(const char *argv0, const char *name)
 	return !strcmp(b ? b + 1 : argv0, name);
 }
 
-/* [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE [args] */
+/*
+ * Linked as singularity, apptainer or run-singularity, vial answers as
+ * Apptainer: its messages start "singularity (vial): ", shell's prompt
+ * is Singularity's or Apptainer's. Only these fixed names are used: the
+ * caller chooses argv[0].
+ */
+static void persona_set(const char *argv0, struct launch *l)
+{
+	static const char *const names[] = { "singularity", "apptainer", "run-singularity" };
+	static char prefix[32];
+
+	for (size_t i = 0; i < LEN(names); i++) {
+		if (!called_as(argv0, names[i]))
+			continue;
+		persona = 1;
+		snprintf(prefix, sizeof prefix, "%s (vial)", names[i]);
+		progname = prefix;
+		self = i == 1 ? "apptainer" : "singularity";
+	}
+	l->prompt = !persona ? "vial> " : !strcmp(self, "apptainer") ? "Apptainer> "
+								     : "Singularity> ";
+}
+
+/*
+ * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
+ * [args]. No verb: l->verb stays NULL (main prints the usage).
+ */
 void cli_parse(int argc, char **argv, struct launch *l)
 {
+	const struct verb *v;
 	int i = 1;
 
-	persona = called_as(argv[0], "singularity") || called_as(argv[0], "apptainer");
-	if (called_as(argv[0], "run-singularity")) {
-		persona = 1;
-		if (i < argc && strcmp(argv[i], "--version"))
-			l->verb = "run";
-	}
+	persona_set(argv[0], l);
+	if (called_as(argv[0], "run-singularity") && i < argc && strcmp(argv[i], "--version"))
+		l->verb = "run";
 	while (!l->verb && i < argc && argv[i][0] == '-' && argv[i][1])
 		i += opt_one(l, G, argv + i);
 	if (!l->verb && i < argc)
 		l->verb = argv[i++];
-	if (!l->verb)
-		die("no command given (see vial help)");
-	while (i < argc && argv[i][0] == '-' && argv[i][1] && l->verb[0] != '-') {
+	if (!l->verb || !strcmp(l->verb, "--version"))
+		return;
+	if (!(v = verb_find(l->verb)))
+		verb_refuse(l->verb);
+	while (i < argc && argv[i][0] == '-' && argv[i][1]) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
 		}
-		i += opt_one(l, strcmp(l->verb, "inspect") ? A : I, argv + i);
+		i += opt_one(l, v->scope, argv + i);
 	}
 	if (i < argc)
 		l->img.path = argv[i++];
 	l->argv = argv + i;
-	if (l->img.path)
-		refuse_uri(l->img.path);
+	if (l->img.path && !l->help)
+		refuse_uri(l->img.path, l->envp);
+	if (!l->help && !l->img.path && !strncmp(v->args, "IMAGE", 5))
+		die("%s: no image given (see %s help %s)", l->verb, self, l->verb);
+	if (!l->help && !strcmp(l->verb, "exec") && !l->argv[0])
+		die("exec: no command given (%s exec IMAGE COMMAND [ARG...])", self);
 	from_env(l);
 }
 
@@ -588,14 +838,39 @@ static void usage_opts(FILE *f, int scope)
 	}
 }
 
+/* The names of a list, wrapped under 80 columns. */
+static void names(FILE *f, const char *const *name, size_t n, size_t stride, const char *pre)
+{
+	size_t col = 1;
+
+	fputs(" ", f);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = *(const char *const *)((const char *)name + i * stride);
+		if ((col += strlen(s) + strlen(pre) + 1) > 76)
+			fputs("\n ", f), col = strlen(s) + strlen(pre) + 2;
+		fprintf(f, " %s%s", pre, s);
+	}
+	fputs("\n", f);
+}
+
+static void refused_opts(FILE *f)
+{
+	const char *list[LEN(opts)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < LEN(opts); i++)
+		if (opts[i].set == refuse && (opts[i].scope & A))
+			list[n++] = opts[i].name;
+	names(f, list, n, sizeof *list, "--");
+}
+
 void cli_usage(FILE *f)
 {
-	fputs("usage: vial [global options] exec  [options] IMAGE COMMAND [ARG...]\n"
-	      "       vial [global options] run   [options] IMAGE [ARG...]\n"
-	      "       vial [global options] shell [options] IMAGE\n"
-	      "       vial inspect [options] IMAGE\n"
-	      "       vial config | version | help\n"
-	      "       run-singularity [options] IMAGE [ARG...]   (vial linked so)\n"
+	fprintf(f, "usage: %s [global options] VERB [options] IMAGE [ARG...]\n", self);
+	for (size_t i = 0; i < LEN(verbs); i++)
+		fprintf(f, "  %s%s%s\n      %s\n", verbs[i].name, *verbs[i].args ? " " : "",
+			verbs[i].args, verbs[i].what);
+	fputs("  run-singularity [options] IMAGE [ARG...]\n      vial linked so: run\n"
 	      "global options:\n", f);
 	usage_opts(f, G);
 	fputs("options of exec, run and shell (--flag=false: off):\n", f);
@@ -603,15 +878,35 @@ void cli_usage(FILE *f)
 	fputs("options of inspect (none: vial's own summary, never mounted):\n", f);
 	usage_opts(f, I);
 	fputs("      --                       end of options\n"
-	      "refused, with a line saying why:\n ", f);
-	for (size_t i = 0, col = 1; i < LEN(opts); i++) {
-		if (opts[i].set != refuse || !(opts[i].scope & A))
-			continue;
-		if ((col += strlen(opts[i].name) + 3) > 76)
-			fputs("\n ", f), col = strlen(opts[i].name) + 4;
-		fprintf(f, " --%s", opts[i].name);
+	      "refused, with a line saying why:\n", f);
+	refused_opts(f);
+	fputs("not supported here, with a line saying why:\n", f);
+	names(f, &not_here[0].name, LEN(not_here), sizeof not_here[0], "");
+	fputs("different from Singularity and Apptainer, on purpose (README):\n"
+	      "  no SCIF apps (--app, apps); no tar archives as images; root gets no\n"
+	      "  capabilities inside; --home takes any directory you may write; no\n"
+	      "  configuration file to own (the site policy is compiled in: vial config)\n", f);
+}
+
+/* help VERB, VERB --help: its usage line, what it does, its options. */
+void cli_help(FILE *f, const char *name)
+{
+	const struct verb *v = name ? verb_find(name) : NULL;
+
+	if (!v) {
+		cli_usage(f);
+		return;
 	}
-	fputs("\n", f);
+	fprintf(f, "usage: %s %s%s%s\n       %s\n", self, v->name,
+		v->scope & (A | I) ? " [options] " : " ", v->args, v->what);
+	if (v->scope & (A | I)) {
+		fputs("options (--flag=false: off):\n", f);
+		usage_opts(f, v->scope);
+	}
+	if (v->scope & A) {
+		fputs("refused, with a line saying why:\n", f);
+		refused_opts(f);
+	}
 }
 
 /* --version and version as the clients parse them; 0: not answered here. */

@@ -157,14 +157,19 @@ static const char *const NV_BINS[] = {
 /*
  * --rocm: the same for AMD GPUs. Default: the ROCm driver libraries of
  * Apptainer's rocmliblist.conf, without the general-purpose ones it also
- * lists (libelf, libnuma, libpci, the OpenCL ICD loader), which would
- * shadow the image's own copies.
+ * lists: libelf, libnuma, libpci, the OpenCL ICD loader, and libdrm and
+ * libdrm_amdgpu (the libdrm project's, in every distribution with Mesa,
+ * on nodes without any AMD GPU too; they talk to the kernel through its
+ * stable interface, so the image's own copies serve). Bound, a host's
+ * copy would shadow the image's own, built for the image's C library,
+ * and its presence alone would hide that the node has no ROCm driver.
+ * Risk: a library added here that the image also has replaces the
+ * image's in every --rocm run.
  */
 static const char *const ROCM_LIBS[] = {
 	"libamd_comgr.so", "libamdcomgr64.so", "libcomgr.so", "libhsakmt.so",
-	"libhsa-runtime64.so", "libhsa-amd-aqlprofile64.so", "libdrm.so",
-	"libdrm_amdgpu.so", "libamdocl64.so", "libcltrace.so",
-	"libCXLActivityLogger.so", "librocr_debug_agent64.so",
+	"libhsa-runtime64.so", "libhsa-amd-aqlprofile64.so", "libamdocl64.so",
+	"libcltrace.so", "libCXLActivityLogger.so", "librocr_debug_agent64.so",
 };
 static const char *const ROCM_BINS[] = { "rocm-smi", "rocminfo" };
 

@@ -23,6 +23,7 @@ static const char **forced;	/* NAME=VALUE set by SINGULARITYENV_ and --env */
 static size_t nforced;
 static const char *prepend, *append;	/* ..._PREPEND_PATH, ..._APPEND_PATH */
 static int gpu;			/* --nv or --rocm */
+static const char *image;	/* as the user named it: for "command not found" */
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -85,10 +86,17 @@ static void prefixed(char **envp, const char *prefix)
 	}
 }
 
-/* The caller's variables that do not pass into the container. */
+/*
+ * The caller's variables that do not pass into the container: as
+ * Apptainer, also its own settings (SINGULARITY_BIND, APPTAINER_SHELL, a
+ * job's SINGULARITY_PATH, ...), which are the runtime's, not the
+ * command's. Those vial sets inside (SINGULARITY_CONTAINER, ...) and
+ * SINGULARITYENV_SINGULARITY_X=Y are set after this.
+ */
 static int stays_out(const char *e)
 {
 	return !strncmp(e, "SINGULARITYENV_", 15) || !strncmp(e, "APPTAINERENV_", 13) ||
+	       !strncmp(e, "SINGULARITY_", 12) || !strncmp(e, "APPTAINER_", 10) ||
 	       !strncmp(e, "PATH=", 5) || !strncmp(e, "LD_LIBRARY_PATH=", 16);
 }
 
@@ -96,6 +104,15 @@ static void force_all(const char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		force(v[i], (size_t)(strchr(v[i], '=') - v[i]), strchr(v[i], '=') + 1);
+}
+
+/* A PATH the caller set (SINGULARITYENV_PATH, --env PATH=) wins over
+ * PREPEND_PATH and APPEND_PATH, as Apptainer's 99-runtimevars.sh has it. */
+static void path_forced(void)
+{
+	for (size_t i = 0; i < nforced; i++)
+		if (!strncmp(forced[i], "PATH=", 5))
+			prepend = append = NULL;
 }
 
 /*
@@ -130,6 +147,7 @@ char **env_build(const struct launch *l)
 	const char *name = strrchr(l->img.path, '/');
 
 	prepend = append = NULL;	/* all of env.c's state is this call's */
+	image = l->img.path;
 	env = xrealloc(NULL, sizeof *env);
 	env[0] = NULL;
 	for (char **e = l->envp; !l->cleanenv && *e; e++)
@@ -151,11 +169,12 @@ char **env_build(const struct launch *l)
 	set("APPTAINER_CONTAINER", 19, l->img.path);
 	set("APPTAINER_NAME", 14, name);
 	if (!strcmp(l->verb, "shell"))
-		set("PS1", 3, "vial> ");
+		set("PS1", 3, l->prompt ? l->prompt : "vial> ");
 	prefixed(l->envp, "SINGULARITYENV_");
 	prefixed(l->envp, "APPTAINERENV_");
 	force_all(l->fileenv, l->nfileenv);
 	force_all(l->setenv, l->nsetenv);
+	path_forced();
 	gpu = 0;
 	if (l->nv || l->rocm)
 		gpu_env(l);
@@ -224,6 +243,21 @@ static size_t path_script(char *out)
 }
 
 /*
+ * "Command not found" in vial's words, as without env scripts: each sh
+ * says it its own way (dash: "vial: 1: exec: x: not found"). $0 is
+ * vial's name as the user typed it, which sh's own messages start with.
+ */
+static size_t not_found(char *out)
+{
+	size_t n = (size_t)sprintf(out, "case $1 in */*) [ -e \"$1\" ];; "
+				   "*) command -v \"$1\" >/dev/null;; esac || { printf "
+				   "'%%s: %%s: command not found in %%s\\n' \"$0\" \"$1\" ");
+
+	n += quoted(out + n, image);
+	return n + (size_t)sprintf(out + n, " >&2; exit 127; }; ");
+}
+
+/*
  * Images built by Singularity/Apptainer carry /.singularity.d/env/\*.sh:
  * source them through the image's /bin/sh, re-export what the caller
  * forced, extend PATH, then exec the command. An image without /bin/sh
@@ -250,20 +284,23 @@ char **env_wrap(char **argv)
 	for (size_t i = 0; i < nforced; i++)
 		len += strlen(forced[i]) * 4 + 16;
 	len += (prepend ? strlen(prepend) * 4 : 0) + (append ? strlen(append) * 4 : 0) + 64;
+	len += strlen(image) * 4 + 192;
 	script = xrealloc(NULL, len);
 	n = (size_t)sprintf(script, "%s", head);
 	for (size_t i = 0; i < nforced; i++)
 		if (sh_name(forced[i]))	/* sh would stop at FOO-BAR=; it stays in environ */
 			n += export(script + n, forced[i]);
 	n += path_script(script + n);
-	sprintf(script + n, "%sexec \"$@\"", gpu ? libs : "");
+	n += (size_t)sprintf(script + n, "%s", gpu ? libs : "");
+	n += not_found(script + n);
+	sprintf(script + n, "exec \"$@\"");
 	for (n = 0; argv[n]; n++)
 		;
 	v = xrealloc(NULL, (n + 5) * sizeof *v);
 	v[0] = "/bin/sh";
 	v[1] = "-c";
 	v[2] = script;
-	v[3] = "vial";
+	v[3] = (char *)progname;	/* $0 */
 	memcpy(v + 4, argv, (n + 1) * sizeof *v);
 	return v;
 }

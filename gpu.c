@@ -310,10 +310,11 @@ static void vendor_open(const struct vendor *v, const struct ldcache *c, const s
 {
 	size_t libs = c ? libs_open(v, c) : 0;
 
-	/* As Apptainer: the command still runs, the missing driver said once. */
+	/* As Apptainer: the command still runs, the missing driver said
+	 * once (unless -q: a job that asks for --nv everywhere). */
 	if (!libs)
-		dprintf(2, "vial: warning: %s: no %s driver library found in %s on this host\n",
-			v->opt, v->name, LD_SO_CACHE);
+		warn("%s: no %s driver library found in %s on this host", v->opt, v->name,
+		     LD_SO_CACHE);
 	bins_open(v);
 	if (l->contain)		/* else the host's whole /dev is there */
 		devs_open(v);

@@ -126,6 +126,26 @@ static enum fmt probe_erofs(const struct image *img, const unsigned char *sb)
 	return FMT_EROFS;
 }
 
+/*
+ * Singularity 2.x ran tar archives (and gzip/bzip2/xz-compressed ones)
+ * by unpacking them first; vial mounts file systems only: say so.
+ */
+static void archive_refuse(const struct image *img, const unsigned char *b, size_t n)
+{
+	static const struct { const char *magic; size_t len; const char *what; } a[] = {
+		{ "\x1f\x8b", 2, "a gzip file" }, { "BZh", 3, "a bzip2 file" },
+		{ "\xfd" "7zXZ", 5, "an xz file" }, { "\x28\xb5\x2f\xfd", 4, "a zstd file" },
+	};
+	const char *what = n >= 262 && !memcmp(b + 257, "ustar", 5) ? "a tar archive" : NULL;
+
+	for (size_t i = 0; !what && i < LEN(a); i++)
+		if (n >= a[i].len && !memcmp(b, a[i].magic, a[i].len))
+			what = a[i].what;
+	if (what)
+		die("%s: %s, not an image: vial runs no archives; unpack it and run the "
+		    "directory, or make an image of it with mksquashfs", img->path, what);
+}
+
 /* The file system at img->offset, from its magic number, read on the fd. */
 static enum fmt probe_fs(const struct image *img)
 {
@@ -148,6 +168,7 @@ static enum fmt probe_fs(const struct image *img)
 	if (img->offset)
 		die("%s: no squashfs, ext or erofs file system at offset %llu",
 		    img->path, (unsigned long long)img->offset);
+	archive_refuse(img, b, (size_t)n);
 	die("%s: not a squashfs, ext or erofs image", img->path);
 }
 

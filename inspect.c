@@ -149,13 +149,27 @@ static void print_json(unsigned bits)
 	printf("\n        }\n    },\n    \"type\": \"container\"\n}\n");
 }
 
+/* run-help, as Apptainer's: the help, or a line saying there is none */
+static void run_help(void)
+{
+	char *text = slurp("/.singularity.d/runscript.help");
+
+	if (text && *text)
+		printf("%s%s", text, text[strlen(text) - 1] == '\n' ? "" : "\n");
+	else
+		puts("No help sections were defined for this image");
+	free(text);
+}
+
 void inspect_print(const struct launch *l)
 {
-	unsigned bits = l->inspect & ~INSPECT_JSON;
+	unsigned bits = l->inspect & ~(INSPECT_JSON | INSPECT_RUN_HELP);
 
 	if (!bits)
 		bits = inspect_bit("labels");	/* Apptainer's default */
-	if (l->inspect & INSPECT_JSON) {
+	if (l->inspect & INSPECT_RUN_HELP) {
+		run_help();
+	} else if (l->inspect & INSPECT_JSON) {
 		print_json(bits);
 	} else {
 		for (unsigned i = 0; i < LEN(what); i++) {

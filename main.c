@@ -20,6 +20,8 @@
 
 extern char **environ;
 int verbose, quiet;
+/* The name the user typed, as every message starts: cli_parse sets it. */
+const char *progname = "vial";
 
 #define STACK_NEED (48 * 1024)	/* past what exec put there */
 
@@ -29,9 +31,9 @@ static void vmsg(const char *fmt, va_list ap, int err, const char *what)
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	if (err)
-		dprintf(2, "vial: %s%s: %s\n", what, buf, strerror(err));
+		dprintf(2, "%s: %s%s: %s\n", progname, what, buf, strerror(err));
 	else
-		dprintf(2, "vial: %s%s\n", what, buf);
+		dprintf(2, "%s: %s%s\n", progname, what, buf);
 }
 
 _Noreturn void die(const char *fmt, ...)
@@ -220,28 +222,44 @@ static void print_version(void)
 	printf("config: %s\n", CONFIG_H);
 }
 
+/* run's runscript, shell's shell, before the arguments (room for one more: --norc) */
 static void choose_command(struct launch *l)
 {
-	static char *shell[] = { "/bin/sh", NULL };
 	size_t n = 0;
 	char **v;
 
-	if (!strcmp(l->verb, "shell")) {
-		if (l->shell)
-			shell[0] = (char *)l->shell;
-		l->argv = shell;
-	} else if (!strcmp(l->verb, "run")) {
-		while (l->argv[n])
-			n++;
-		v = calloc(n + 2, sizeof *v);
-		if (!v)
-			die("out of memory");
-		v[0] = "/.singularity.d/runscript";
-		memcpy(v + 1, l->argv, n * sizeof *v);
-		l->argv = v;
-	} else if (!l->argv[0]) {
-		die("exec: no command given (vial exec IMAGE COMMAND [ARG...])");
+	if (strcmp(l->verb, "shell") && strcmp(l->verb, "run")) {
+		if (!l->argv[0])
+			die("exec: no command given");	/* cli_parse said so first */
+		return;
 	}
+	while (l->argv[n])
+		n++;
+	v = calloc(n + 3, sizeof *v);
+	if (!v)
+		die("out of memory");
+	v[0] = !strcmp(l->verb, "run") ? "/.singularity.d/runscript"
+		: l->shell ? (char *)l->shell : "/bin/sh";
+	memcpy(v + 1, l->argv, n * sizeof *v);
+	l->argv = v;
+}
+
+/*
+ * Apptainer's shell: `/bin/bash --norc ARG...` where the image has bash,
+ * else /bin/sh; -s and APPTAINER_SHELL/SINGULARITY_SHELL name another,
+ * which gets the arguments as they are.
+ */
+static void shell_command(struct launch *l)
+{
+	size_t n = 0;
+
+	if (l->shell || access("/bin/bash", X_OK))
+		return;
+	while (l->argv[n])
+		n++;
+	memmove(l->argv + 2, l->argv + 1, n * sizeof *l->argv);	/* with the NULL */
+	l->argv[0] = "/bin/bash";
+	l->argv[1] = "--norc";
 }
 
 /*
@@ -266,12 +284,11 @@ static void seal_command(const struct launch *l)
 /* Exec in place: the scheduler sees the same PID. */
 static _Noreturn void exec_command(struct launch *l)
 {
-	char *cmd = l->argv[0];
+	char *cmd;
 
-	/* Apptainer's shell: bash where the image has it (-s and
-	 * APPTAINER_SHELL/SINGULARITY_SHELL choose otherwise). */
-	if (!strcmp(l->verb, "shell") && !l->shell && access("/bin/bash", X_OK) == 0)
-		cmd = l->argv[0] = "/bin/bash";
+	if (!strcmp(l->verb, "shell"))
+		shell_command(l);
+	cmd = l->argv[0];
 	if (!strcmp(l->verb, "run") && access(cmd, F_OK)) {
 		cmd = l->argv[0] = "/singularity";
 		if (access(cmd, F_OK))
@@ -289,10 +306,10 @@ static _Noreturn void exec_command(struct launch *l)
 	execvp(l->argv[0], l->argv);
 	linger_launched(l->linger_go, 0);
 	if (errno == ENOENT) {
-		dprintf(2, "vial: %s: command not found in %s\n", cmd, l->img.path);
+		dprintf(2, "%s: %s: command not found in %s\n", progname, cmd, l->img.path);
 		_exit(127);
 	}
-	dprintf(2, "vial: %s: cannot execute in %s: %s\n", cmd, l->img.path,
+	dprintf(2, "%s: %s: cannot execute in %s: %s\n", progname, cmd, l->img.path,
 		strerror(errno));
 	_exit(126);
 }
@@ -312,10 +329,11 @@ static void seal_start(const struct launch *l)
 static void launch(struct launch *l)
 {
 	/* inspect with a flag reads files in the image: it mounts it */
-	int inspect = !strcmp(l->verb, "inspect"), mounts = !inspect || l->inspect;
+	int inspect = !strcmp(l->verb, "inspect") || !strcmp(l->verb, "run-help");
+	int mounts = !inspect || l->inspect;
 
 	if (!l->img.path)
-		die("%s: no image given (see vial help)", l->verb);
+		die("%s: no image given", l->verb);	/* cli_parse said so first */
 	self_check();
 	if (!getcwd(l->cwd, sizeof l->cwd))
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
@@ -325,6 +343,8 @@ static void launch(struct launch *l)
 		ns_enter(protect_sealed_path(l->img.path));
 	image_open(&l->img);
 	image_probe(&l->img);
+	if (l->img.protected && (l->inspect & INSPECT_RUN_HELP))
+		die("%s: a protected image: vial reads nothing from it (run-help)", l->img.path);
 	if (inspect && (!l->inspect || l->img.protected)) {
 		image_inspect(&l->img);
 		exit(0);
@@ -355,6 +375,44 @@ static void launch(struct launch *l)
 	exec_command(l);
 }
 
+static void run_help(struct launch *l)
+{
+	l->inspect = inspect_bit("helpfile") | INSPECT_RUN_HELP;
+	launch(l);
+}
+
+/* help [VERB]; 2.x's help IMAGE is run-help */
+static void help(struct launch *l)
+{
+	if (l->img.path && !cli_verb(l->img.path)) {
+		l->verb = "run-help";
+		run_help(l);
+	}
+	cli_help(stdout, l->img.path);
+}
+
+static void version(struct launch *l)
+{
+	if (!cli_answer(l))
+		print_version();
+}
+
+static void config(struct launch *l)
+{
+	(void)l;
+	print_config();
+}
+
+/* What each verb does (cli.c's table says what it takes). */
+static const struct {
+	const char *name;
+	void (*run)(struct launch *l);
+} verb_run[] = {
+	{ "exec", launch }, { "run", launch }, { "shell", launch }, { "inspect", launch },
+	{ "run-help", run_help }, { "help", help }, { "version", version },
+	{ "--version", version }, { "config", config },
+};
+
 int main(int argc, char **argv, char **envp)
 {
 	/* static: main's frame stays small while limits_check has not yet
@@ -364,25 +422,24 @@ int main(int argc, char **argv, char **envp)
 	sanitise(argc, argv, envp, &l);
 	priv_init();
 	cli_parse(argc, argv, &l);
-	if (!strcmp(l.verb, "help")) {
-		cli_usage(stdout);
-		return 0;
-	}
-	if (cli_answer(&l))
-		return 0;
-	if (!strcmp(l.verb, "version") || !strcmp(l.verb, "--version")) {
-		print_version();
-		return 0;
-	}
-	if (!strcmp(l.verb, "config")) {
-		print_config();
-		return 0;
-	}
-	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") &&
-	    strcmp(l.verb, "shell") && strcmp(l.verb, "inspect")) {
+	if (!l.verb) {		/* a bare `vial`: what it can do */
 		cli_usage(stderr);
-		die("unknown command %s", l.verb);
+		return 255;
 	}
-	launch(&l);
-	return 255;
+	if (l.help) {
+		cli_help(stdout, l.verb);
+		return 0;
+	}
+	/* target mode: root runs the command as another user (cli_parse
+	 * refused it to anyone else) */
+	if (l.ntarget)
+		priv_target(l.target_uid, l.target[0], l.target + 1, l.ntarget - 1);
+	for (size_t i = 0; i < LEN(verb_run); i++)
+		if (!strcmp(l.verb, verb_run[i].name)) {
+			verb_run[i].run(&l);
+			if (fflush(stdout) || ferror(stdout))
+				die_errno("write");
+			return 0;
+		}
+	die("unknown command %s", l.verb);	/* cli_parse refused it first */
 }

@@ -261,3 +261,38 @@ void priv_drop_forever(const struct image *sealed)
 		die_errno("prctl(PR_SET_DUMPABLE)");
 	prove_dropped();
 }
+
+/*
+ * Target mode: root (the real caller) runs the command as another user
+ * and groups, as Singularity 2.x's SINGULARITY_TARGET_UID/GID and
+ * Apptainer's --security uid:N,gid:N:M do. The recorded caller becomes
+ * that user, and so do the process's ids, as if the user had called the
+ * setuid vial: real and effective ids the user's, saved uid 0. From here
+ * on everything vial does "as the caller" is done as the user: the
+ * passwd entry (home, shell, the container's /etc/passwd line) is theirs,
+ * and binds, home, working directory and image are opened with their
+ * rights, so root's run hands the user nothing they could not open
+ * themselves. The permanent drop then drops to them.
+ */
+void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n)
+{
+	gid_t *g = calloc((size_t)n + 1, sizeof *g);	/* one more: priv_drop_forever's */
+
+	if (!g)
+		die("out of memory");
+	if (user.uid != 0 || !root_at_start)
+		die("only root may run a command as another user");
+	memcpy(g, groups, (size_t)n * sizeof *g);
+	if (setgroups((size_t)n, g) || setresgid(gid, gid, gid) || setresuid(uid, uid, 0))
+		die_errno("cannot become uid %u gid %u", (unsigned)uid, (unsigned)gid);
+	/* the id change set the dumpable flag to fs.suid_dumpable */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		die_errno("prctl(PR_SET_DUMPABLE)");
+	free(user.groups);
+	user.uid = uid;
+	user.gid = gid;
+	user.groups = g;
+	user.ngroups = n;
+	memset(user.gecos, 0, sizeof user.gecos);
+	user_lookup();
+}

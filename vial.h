@@ -122,6 +122,12 @@ struct launch {
 	unsigned inspect;	/* inspect --labels ...: inspect_bit()s, INSPECT_JSON */
 	int nv, rocm;		/* --nv, --rocm: the host's GPU driver inside */
 	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
+	int help;		/* VERB --help: that verb's help */
+	const char *prompt;	/* PS1 of shell: "vial> ", or Singularity's, Apptainer's */
+	int ntarget;		/* target mode (root only): run as target[0], groups target[1..] */
+	uid_t target_uid;
+	int target_uid_set;
+	gid_t target[64];
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
 
@@ -132,11 +138,14 @@ __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, 
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
 extern int verbose, quiet;
+extern const char *progname;	/* what messages start with: "vial", or "singularity (vial)" */
 
 /* cli.c: the command line, Singularity's and Apptainer's */
 void cli_parse(int argc, char **argv, struct launch *l);
 int cli_answer(const struct launch *l);
 void cli_usage(FILE *f);
+int cli_verb(const char *name);
+void cli_help(FILE *f, const char *verb);
 
 /* priv.c */
 struct user {
@@ -159,6 +168,7 @@ void priv_unshield(void);
 int priv_in_group(gid_t gid);
 int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
 void priv_drop_forever(const struct image *sealed);
+void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n);
 
 /* image.c */
 void image_open(struct image *img);
@@ -278,6 +288,7 @@ const char *env_get(char **envp, const char *name);
 
 /* inspect.c: Apptainer's inspect, read inside the built container */
 #define INSPECT_JSON (1u << 31)
+#define INSPECT_RUN_HELP (1u << 30)	/* run-help: the help, or a line saying there is none */
 unsigned inspect_bit(const char *flag);
 __attribute__((noreturn)) void inspect_print(const struct launch *l);
 

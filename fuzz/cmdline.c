@@ -65,6 +65,11 @@ void seal_host_check(const char *image) { (void)image; abort(); }
 void seal_fds(void) { abort(); }
 void seal_landlock(void) { abort(); }
 int seal_print_config(void) { abort(); }
+void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n)
+{
+	(void)uid, (void)gid, (void)groups, (void)n;
+	abort();
+}
 void ns_isolate(const struct launch *l) { (void)l; abort(); }
 int linger_hold(const struct image *img, const struct loopdev *ld) { (void)img, (void)ld; abort(); }
 void linger_launched(int go, int ok) { (void)go, (void)ok; }
@@ -190,13 +195,32 @@ static const char *lookup(char **env, const char *name, size_t n)
 	return v;
 }
 
+/* `v` in sh's single quotes, as the script must have it */
+static char *sh_quoted(const char *v)
+{
+	char *q = malloc(strlen(v) * 4 + 3), *w = q;
+
+	FUZZ_ASSERT(q);
+	*w++ = '\'';
+	for (; *v; v++)
+		if (*v == '\'')
+			w = stpcpy(w, "'\\''");
+		else
+			*w++ = *v;
+	*w++ = '\'';
+	*w = 0;
+	return q;
+}
+
 /*
  * The wrapper: head, then `export NAME='...';` per forced variable, then
- * PATH's additions, `export PATH;` and `exec "$@"`. Read as sh reads it: names sh accepts (dash and busybox
- * sh stop the whole script at one they refuse), values that come back
- * exactly, and the same values as the command's environment.
+ * PATH's additions, `export PATH;`, vial's own "command not found" (with
+ * the image's name quoted for sh) and `exec "$@"`. Read as sh reads it:
+ * names sh accepts (dash and busybox sh stop the whole script at one they
+ * refuse), values that come back exactly, and the same values as the
+ * command's environment.
  */
-static void check_script(const char *s, char **env, int gpu_libs)
+static void check_script(const char *s, char **env, int gpu_libs, const char *image)
 {
 	static const char libs[] = "case :$LD_LIBRARY_PATH: in *:/.singularity.d/libs:*) ;; "
 				   "*) export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}"
@@ -243,7 +267,13 @@ static void check_script(const char *s, char **env, int gpu_libs)
 	 * scripts set */
 	{
 		static const char path[] = "export PATH;", exec[] = "exec \"$@\"";
+		static const char nf[] = "case $1 in */*) [ -e \"$1\" ];; *) command -v \"$1\" "
+			">/dev/null;; esac || { printf '%s: %s: command not found in %s\\n' "
+			"\"$0\" \"$1\" ";
+		static const char nf_end[] = " >&2; exit 127; }; ";
+		char *img = sh_quoted(image);
 		size_t sl = strlen(s), tl = sizeof path - 1 + (gpu_libs ? sizeof libs - 1 : 0) +
+					  sizeof nf - 1 + strlen(img) + sizeof nf_end - 1 +
 					  sizeof exec - 1;
 		const char *t = s + sl - tl;
 
@@ -253,7 +283,14 @@ static void check_script(const char *s, char **env, int gpu_libs)
 			FUZZ_ASSERT(!strncmp(t, libs, sizeof libs - 1));
 			t += sizeof libs - 1;
 		}
+		FUZZ_ASSERT(!strncmp(t, nf, sizeof nf - 1));
+		t += sizeof nf - 1;
+		FUZZ_ASSERT(!strncmp(t, img, strlen(img)));
+		t += strlen(img);
+		FUZZ_ASSERT(!strncmp(t, nf_end, sizeof nf_end - 1));
+		t += sizeof nf_end - 1;
 		FUZZ_ASSERT(!strcmp(t, exec));
+		free(img);
 	}
 	/* sh ends with the last value exported for each name: the env's */
 	for (size_t i = 0; i < k; i++) {
@@ -277,11 +314,15 @@ static void check_script(const char *s, char **env, int gpu_libs)
 /* What parse and choose_command accepted. */
 static void check_launch(const struct launch *l, char **argv, int argc)
 {
+	int mount = 0;	/* --mount's paths may hold ':' and (CSV-quoted) ',', as Apptainer's */
+
+	for (int i = 1; i < argc; i++)
+		mount |= !strncmp(argv[i], "--mount", 7);
 	for (size_t i = 0; i < l->nbinds; i++) {
 		const struct bind *b = &l->binds[i];
 		FUZZ_ASSERT(b->src[0] == '/' && b->dst[0] == '/' && (b->ro == 0 || b->ro == 1));
-		FUZZ_ASSERT(!strchr(b->src, ',') && !strchr(b->dst, ','));
-		FUZZ_ASSERT(!strchr(b->src, ':') && !strchr(b->dst, ':'));
+		FUZZ_ASSERT(mount || (!strchr(b->src, ',') && !strchr(b->dst, ',')));
+		FUZZ_ASSERT(mount || (!strchr(b->src, ':') && !strchr(b->dst, ':')));
 	}
 	if (l->home_src)
 		FUZZ_ASSERT(l->home_src[0] == '/' && l->home_dst[0] == '/');
@@ -369,14 +410,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (setjmp(fuzz_jmp))
 		goto done;	/* refused, with a checked message */
 	cli_parse(argc, argv, &l);
-	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell"))
-		goto done;
+	if (!l.verb || l.help ||
+	    (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell")))
+		goto done;	/* no verb (the usage), --help, verbs that run nothing */
 	if (!l.img.path)
 		goto done;	/* launch() refuses it first */
-	/* shell's default, given here: choose_command keeps it in a static,
-	 * which must not point into a previous input */
-	if (!l.shell)
-		l.shell = "/bin/sh";
 	choose_command(&l);
 	fuzz_disarm();
 	check_launch(&l, argv, argc);
@@ -385,7 +423,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	check_env(&l, cmdenv);
 	wrapped = env_wrap(l.argv);
 	FUZZ_ASSERT(!strcmp(wrapped[0], "/bin/sh") && !strcmp(wrapped[1], "-c"));
-	check_script(wrapped[2], cmdenv, l.nv || l.rocm);
+	FUZZ_ASSERT(!strcmp(wrapped[3], progname));
+	check_script(wrapped[2], cmdenv, l.nv || l.rocm, l.img.path);
 done:
 	fuzz_disarm();
 	free_all();
