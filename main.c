@@ -354,7 +354,8 @@ int main(int argc, char **argv, char **envp)
 	}
 	if (!strcmp(l.verb, "config")) {
 		print_config();
-		return 0;
+		/* root's: also a node health check (exit 1 on a problem) */
+		return priv_user()->uid == 0 && check_node() ? 1 : 0;
 	}
 	if (strcmp(l.verb, "exec") && strcmp(l.verb, "run") &&
 	    strcmp(l.verb, "shell") && strcmp(l.verb, "inspect")) {

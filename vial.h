@@ -134,6 +134,9 @@ __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
 extern int verbose, quiet;
 
+/* check.c: `vial config` as root checks the node */
+unsigned check_node(void);
+
 /* cli.c: the command line, Singularity's and Apptainer's */
 void cli_parse(int argc, char **argv, struct launch *l);
 int cli_answer(const struct launch *l);
@@ -198,7 +201,9 @@ void sif_describe(const struct sif_desc *d, char *buf, size_t n);
 
 /* protect.c */
 const struct protected_dir *protect_open(const char *path, int *fd);
+void protect_readable(const char *path, const struct stat *st);
 int protect_dir_open(const char *path, int writable);
+const char *protect_why(void);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
 /* loop.c */
