@@ -624,6 +624,7 @@ void protect_audit(const struct image *img, char **argv, const char *cwd)
 	put(&l, cwd, 384, ESC);
 	put(&l, "\"", 4, RAW);
 	if (log_send(&l))
-		die_errno("%s: cannot write the audit log (/dev/log); protected "
-			  "images do not run unaudited", img->path);
+		die("%s: cannot write the audit log to /dev/log (%s): protected images "
+		    "do not run unaudited; an admin must run a syslog daemon here",
+		    img->path, strerror(errno));
 }

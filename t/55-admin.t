@@ -140,6 +140,11 @@ pv $TU "$VB" exec "$LIC" cat /etc/os-release
 is "$RC|$OUT" '0|NAME="licensed"' "(with all this, the good image still runs)"
 clean "refusals, told to the admin"
 
+NS_LOG=none pv $TU "$VB" exec "$LIC" true
+is "$RC|$ERR" "255|vial: $LIC: cannot write the audit log to /dev/log (No such file or directory): protected images do not run unaudited; an admin must run a syslog daemon here" \
+	"without /dev/log a protected image does not run, and the user learns an admin must act"
+clean "no syslog"
+
 # --- EACCES outside the protected directories --------------------------------
 mkimg secret "$T/secret.sqfs"
 n0=$(records)
@@ -164,8 +169,9 @@ rec=$(last_record)
 is "$(($(records) - n0))" 1 "and one line for the admin (no audit line: it ran unprotected)"
 like "$rec" "${RE_HEAD}user=\"$TU\" uid=$UID1 image=\"$V/open/open.sqfs\" unprotected=\"readable by the caller \\(uid 0 gid 0 mode 0644\\): runs unprotected\"\$" \
 	"which says it is readable and ran unprotected"
+n0=$(records)
 pv $TU "$VB" -q exec "$V/open/open.sqfs" true
-is "$RC|$ERR" "0|" "-q quiets the warning"
+is "$RC|$ERR|$(($(records) - n0))" "0||1" "-q quiets the warning, not the admin's line"
 pv $TU "$VB" exec "$IMG" true
 is "$RC|$ERR" "0|" "an ordinary image elsewhere runs without it"
 clean "readable image"
