@@ -54,7 +54,7 @@ CLIENT_PKGS = snakemake cwltool toil debootstrap
 # Each a whole line, for $(error): make prints it as one line and stops.
 NO_CC    = $(CC) not found: run `make deps` as root (it installs Debian's musl-tools), or see README, "Building"
 NO_KHDR  = no kernel headers in /usr/include/linux: run `make deps` as root (linux-libc-dev)
-NO_CAPNG = libcap-ng is not built and its source is not in $(CAPNG_SRC): run `make deps` as root (it fetches the source with apt), or see README, "Building without network"
+NO_CAPNG = libcap-ng is not built and its source is not in $(CAPNG_SRC): run `make deps` as root (it fetches the source with apt), or see README, "Building" (without network)
 need_cc  = $(if $(shell command -v $(CC)),,$(error $(NO_CC)))
 
 all: $(OUT)
