@@ -14,6 +14,7 @@ DEPS     = $(CURDIR)/$(BUILD)/deps
 CAPNG_SRC = $(BUILD)/src
 KINC     = $(BUILD)/kinc
 CAPNG    = $(DEPS)/lib/libcap-ng.a
+CAPNG_SRC_FILES = $(wildcard $(CAPNG_SRC)/libcap-ng_*.dsc $(CAPNG_SRC)/libcap-ng-*.tar.gz)
 ARCH_INC = /usr/include/$(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 
 CFLAGS  ?= -Os
@@ -52,9 +53,11 @@ SLURM_PKGS  = slurm-wlm munge openmpi-bin libopenmpi-dev
 CLIENT_PKGS = snakemake cwltool toil debootstrap
 
 # Each a whole line, for $(error): make prints it as one line and stops.
-NO_CC    = $(CC) not found: run `make deps` as root (it installs Debian's musl-tools), or see README, "Building"
+NO_CC    = $(CC) not found: run `make deps` as root (it installs Debian's musl-tools), \
+	   or see README, "Building"
 NO_KHDR  = no kernel headers in /usr/include/linux: run `make deps` as root (linux-libc-dev)
-NO_CAPNG = libcap-ng is not built and its source is not in $(CAPNG_SRC): run `make deps` as root (it fetches the source with apt), or see README, "Building" (without network)
+NO_CAPNG = libcap-ng is not built and its source is not in $(CAPNG_SRC): run `make deps` \
+	   as root (it fetches the source with apt), or see README, "Building" (without network)
 need_cc  = $(if $(shell command -v $(CC)),,$(error $(NO_CC)))
 
 all: $(OUT)
@@ -82,7 +85,7 @@ $(KINC):
 # is glibc's (__*_chk, glibc TLS) and does not link. No network here.
 $(CAPNG): | $(KINC)
 	$(need_cc)
-	$(if $(wildcard $(CAPNG_SRC)/libcap-ng_*.dsc $(CAPNG_SRC)/libcap-ng-*.tar.gz),,$(error $(NO_CAPNG)))
+	$(if $(CAPNG_SRC_FILES),,$(error $(NO_CAPNG)))
 	./build-capng.sh build $(CAPNG_SRC) $(DEPS) $(abspath $(KINC))
 
 # The only target that installs anything on this machine: Debian packages
@@ -91,15 +94,14 @@ $(CAPNG): | $(KINC)
 # already configured when there is none), then built.
 deps:
 	@missing=; for p in $(BUILD_PKGS) $(EXTRA_PKGS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || \
+			missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
-	@if [ ! -f $(CAPNG) ] && [ -z "$$(ls $(CAPNG_SRC)/libcap-ng_*.dsc $(CAPNG_SRC)/libcap-ng-*.tar.gz 2>/dev/null)" ]; then \
-		./build-capng.sh fetch $(CAPNG_SRC); \
-	fi
+	@if [ ! -f $(CAPNG) ] && [ -z "$(CAPNG_SRC_FILES)" ]; then ./build-capng.sh fetch $(CAPNG_SRC); fi
 	$(MAKE) $(CAPNG)
 
 # LINKS=1: also singularity, apptainer and run-singularity, links to vial
@@ -114,19 +116,24 @@ DOC_D    = $(PREFIX)/share/doc/vial
 # directories being those install had to make.
 MANIFEST = $(DOC_D)/installed
 # After installing, the installed binary prints its policy; run on this
-# machine (no DESTDIR) it also checks this node, as root (CHECK=0: not).
-CHECK   ?= $(if $(DESTDIR),0,1)
+# machine (no DESTDIR) it also checks this node, as root (INSTALL_CHECK=0: not).
+INSTALL_CHECK   ?= $(if $(DESTDIR),0,1)
 
-NOT_BUILT   = make install: $(OUT) is not built: run `make CONFIG=$(CONFIG)` first (install never builds)
-OTHER_BUILT = make install: $(OUT) was built from $(BUILT_FROM), not $(abspath $(CONFIG)): run `make CONFIG=$(CONFIG)` first (install never builds)
-NOT_INSTALLED = make uninstall: no $(DESTDIR)$(MANIFEST): make install put nothing in $(DESTDIR)$(PREFIX)
-STALE       = make install: $(BUILT_FROM) or a source changed since $(OUT) was built: run `make CONFIG=$(BUILT_FROM)` first (install never builds)
+NOT_BUILT   = make install: $(OUT) is not built: run `make CONFIG=$(CONFIG)` first \
+	      (install never builds)
+OTHER_BUILT = make install: $(OUT) was built from $(BUILT_FROM), not $(abspath $(CONFIG)): \
+	      run `make CONFIG=$(CONFIG)` first (install never builds)
+STALE       = make install: $(BUILT_FROM) or a source changed since $(OUT) was built: \
+	      run `make CONFIG=$(BUILT_FROM)` first (install never builds)
+NOT_INSTALLED = make uninstall: no $(DESTDIR)$(MANIFEST): make install put nothing in \
+	      $(DESTDIR)$(PREFIX)
 
 # Installs $(OUT) as it was built, from whichever config its record names
 # (a CONFIG given here must be that one), or refuses in one line.
 install:
-	$(if $(BUILT_FROM),,$(error $(NOT_BUILT)))
-	$(if $(filter file,$(origin CONFIG)),,$(if $(filter $(abspath $(CONFIG)),$(BUILT_FROM)),,$(error $(OTHER_BUILT))))
+	$(if $(and $(BUILT_FROM),$(wildcard $(OUT))),,$(error $(NOT_BUILT)))
+	$(if $(filter file,$(origin CONFIG)),,\
+	  $(if $(filter $(abspath $(CONFIG)),$(BUILT_FROM)),,$(error $(OTHER_BUILT))))
 	$(if $(shell find $(SRC) vial.h $(BUILT_FROM) -newer $(OUT) 2>/dev/null),$(error $(STALE)))
 	@set -e; d='$(DESTDIR)'; m="$$d$(MANIFEST)"; \
 	if [ "$(LINKS)" = 1 ]; then for n in $(ALIASES); do \
@@ -135,7 +142,8 @@ install:
 			echo "make install: $$f exists and is not a link: not replaced (LINKS=1)" >&2; exit 1; \
 		fi; \
 	done; fi; \
-	dirs=$$( { [ -f "$$m" ] && grep '^dir /' "$$m" | cut -c5- || true; \
+	old=$$( [ -f "$$m" ] && grep -E '^(dir|link) /' "$$m" || true); \
+	dirs=$$( { echo "$$old" | sed -n 's/^dir //p'; \
 		for p in $(BIN_D) $(MAN_D) $(DOC_D); do \
 			while [ -n "$$p" ] && [ ! -e "$$d$$p" ]; do echo "$$p"; p=$${p%/*}; done; \
 		done; } | sort -u); \
@@ -143,15 +151,16 @@ install:
 	install -o root -g root -m 4755 $(OUT) "$$d$(BIN_D)/vial"; \
 	install -o root -g root -m 0644 vial.1 "$$d$(MAN_D)/vial.1"; \
 	install -o root -g root -m 0644 README "$$d$(DOC_D)/README"; \
-	links=; if [ "$(LINKS)" = 1 ]; then for n in $(ALIASES); do \
-		ln -sfn vial "$$d$(BIN_D)/$$n"; links="$$links $$n"; \
+	links=$$(echo "$$old" | sed -n 's/^link //p'); \
+	if [ "$(LINKS)" = 1 ]; then for n in $(ALIASES); do \
+		ln -sfn vial "$$d$(BIN_D)/$$n"; links="$$links $(BIN_D)/$$n"; \
 	done; fi; \
 	{ for p in $$dirs; do echo "dir $$p"; done; \
 	  echo "file $(BIN_D)/vial"; echo "file $(MAN_D)/vial.1"; echo "file $(DOC_D)/README"; \
-	  for n in $$links; do echo "link $(BIN_D)/$$n"; done; } > "$$m.new"; \
+	  for p in $$links; do echo "link $$p"; done | sort -u; } > "$$m.new"; \
 	chmod 0644 "$$m.new"; mv "$$m.new" "$$m"; \
 	echo "installed $$d$(BIN_D)/vial (4755 root), built from $(BUILT_FROM):"
-	@if [ "$(CHECK)" = 1 ]; then \
+	@if [ "$(INSTALL_CHECK)" = 1 ]; then \
 		$(DESTDIR)$(BIN_D)/vial config || \
 			echo "make install: installed; vial config reports the problems above on this machine"; \
 	else \
@@ -165,7 +174,8 @@ install:
 uninstall:
 	$(if $(wildcard $(DESTDIR)$(MANIFEST)),,$(error $(NOT_INSTALLED)))
 	@set -e; d='$(DESTDIR)'; m="$$d$(MANIFEST)"; \
-	if grep -vE '^((file|link) $(PREFIX)/|dir /)[^ ]+$$' "$$m" | grep -q . || grep -q '/\.\.\(/\|$$\)' "$$m"; then \
+	if grep -vE '^((file|link) $(PREFIX)/|dir /)[^ ]+$$' "$$m" | grep -q . || \
+	   grep -q '/\.\.\(/\|$$\)' "$$m"; then \
 		echo "make uninstall: $$m is not install's record: nothing removed" >&2; exit 1; \
 	fi; \
 	grep '^file ' "$$m" | cut -c6- | while read -r p; do rm -f "$$d$$p"; done; \
@@ -173,7 +183,9 @@ uninstall:
 		if [ -L "$$d$$p" ]; then rm -f "$$d$$p"; fi; done; \
 	dirs=$$(grep '^dir ' "$$m" | cut -c5- | sort -r); \
 	rm -f "$$m"; \
-	for p in $$dirs; do rmdir "$$d$$p" 2>/dev/null || echo "make uninstall: kept $$d$$p (not empty)"; done; \
+	for p in $$dirs; do \
+		rmdir "$$d$$p" 2>/dev/null || echo "make uninstall: kept $$d$$p (not empty)"; \
+	done; \
 	echo "removed vial from $$d$(PREFIX)"
 
 # The main job: build, install setuid in a local prefix, make a busybox
@@ -182,13 +194,14 @@ DEMO = /var/tmp/vial-demo
 demo:
 	$(MAKE) deps EXTRA_PKGS="$(DEMO_PKGS)"
 	$(MAKE) $(OUT)
-	$(MAKE) install PREFIX=$(DEMO) DESTDIR= CHECK=0
+	$(MAKE) install PREFIX=$(DEMO) DESTDIR= INSTALL_CHECK=0
 	./t/mkimage.sh $(DEMO)/busybox.sqfs
 	@echo "\$$ setpriv --reuid=nobody --regid=nogroup --clear-groups \\"
 	@echo "    $(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs sh -c 'cat /etc/os-release; id; ls /'"
 	@cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups \
 		$(DEMO)/bin/vial exec $(DEMO)/busybox.sqfs sh -c 'cat /etc/os-release; id; ls /'
-	@echo "make demo: the setuid-root $(DEMO)/bin/vial stays installed; remove it all with: rm -rf $(DEMO)"
+	@echo "make demo: the setuid-root $(DEMO)/bin/vial stays installed;" \
+		"remove it all with: rm -rf $(DEMO)"
 
 # Test tools: t/NAME.c -> t/NAME, static musl, except those needing glibc libraries.
 TOOLS = $(patsubst %.c,%,$(wildcard t/*.c))
