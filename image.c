@@ -58,10 +58,10 @@ void image_open(struct image *img)
 		die_errno("cannot open image %s", img->path);
 	if (fstat(img->fd, &img->st))
 		die_errno("%s: fstat", img->path);
-	if (own)
-		protect_readable(img->path, &img->st);
 	if (!S_ISREG(img->st.st_mode) && !S_ISDIR(img->st.st_mode))
 		die("%s: not a regular file or a directory", img->path);
+	if (own)
+		protect_readable(img->path, &img->st);
 	/* O_NONBLOCK only kept a FIFO from hanging the open. */
 	if (fcntl(img->fd, F_SETFL, O_RDONLY))
 		die_errno("%s: fcntl", img->path);
