@@ -99,10 +99,13 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 #define STAGE_DIR "/tmp"
 
 /*
- * Binds every container gets, when the source exists on the host and the
- * image has a plain (non-symlink) place for it: { source, destination,
- * read-only }. Default: the host's time zone, hosts and resolver files, read
- * only. Risk: whatever is listed is visible to every container.
+ * Binds every container gets, when the source exists on the host:
+ * { source, destination, read-only }. A destination the image lacks is
+ * made in vial's session overlay (never in the image), and a symlink in
+ * the image is followed inside it (Debian's /etc/localtime ->
+ * /usr/share/zoneinfo/...), never out to the host. Default: the host's
+ * time zone, hosts and resolver files, read only. Risk: whatever is listed
+ * is visible to every container.
  */
 static const struct bind DEFAULT_BINDS[] = {
 	{ "/etc/localtime", "/etc/localtime", 1 },

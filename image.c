@@ -37,7 +37,8 @@ const char *image_fmt_name(enum fmt f)
 
 /*
  * The caller's own open comes first. Only EACCES may lead to the
- * protected fallback, and every refusal there reads like a missing file.
+ * protected fallback, only in a protected directory, and every refusal
+ * there reads like a missing file (elsewhere EACCES is what it is).
  * A directory (a sandbox) is opened as the caller too, and later bound
  * by this fd: the path is never looked up again.
  */
@@ -45,15 +46,13 @@ void image_open(struct image *img)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	const struct protected_dir *pd;
+	int own;
 
 	img->fd = open(img->path, flags);
-	if (img->fd < 0 && errno == EACCES) {
-		if (!(pd = protect_open(img->path, &img->fd))) {
-			errno = ENOENT;
-		} else {
-			img->protected = 1;
-			img->sealed = pd->kind == SEALED;
-		}
+	own = img->fd >= 0;
+	if (img->fd < 0 && errno == EACCES && (pd = protect_open(img->path, &img->fd))) {
+		img->protected = 1;
+		img->sealed = pd->kind == SEALED;
 	}
 	if (img->fd < 0)
 		die_errno("cannot open image %s", img->path);
@@ -61,6 +60,8 @@ void image_open(struct image *img)
 		die_errno("%s: fstat", img->path);
 	if (!S_ISREG(img->st.st_mode) && !S_ISDIR(img->st.st_mode))
 		die("%s: not a regular file or a directory", img->path);
+	if (own)
+		protect_readable(img->path, &img->st);
 	/* O_NONBLOCK only kept a FIFO from hanging the open. */
 	if (fcntl(img->fd, F_SETFL, O_RDONLY))
 		die_errno("%s: fcntl", img->path);

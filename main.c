@@ -401,6 +401,11 @@ static void config(struct launch *l)
 {
 	(void)l;
 	print_config();
+	/* root's: also a node health check (exit 1 on a problem) */
+	if (priv_user()->uid == 0 && check_node()) {
+		fflush(stdout);
+		exit(1);
+	}
 }
 
 /* What each verb does (cli.c's table says what it takes). */

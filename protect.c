@@ -2,7 +2,9 @@
  * Protected images: the privileged open, tried only after the caller's
  * own open failed with EACCES, and only for a path the site's policy
  * names. Every refusal returns -1 and the caller reports ENOENT, so the
- * fallback cannot be used to learn which root-only files exist.
+ * fallback cannot be used to learn which root-only files exist; the
+ * reason goes to authpriv, for the admin. Outside the protected
+ * directories there is no fallback: EACCES stands.
  *
  * The path is made absolute and tidied lexically ("." and "//" dropped,
  * any ".." refused), matched against the protected directories (the
@@ -18,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,6 +32,28 @@
 
 #include "vial.h"
 
+static void note(const char *path, const char *key, const char *text);
+
+/*
+ * Why the last walk refused, for the admin: the authpriv line of a refused
+ * open and `vial config`'s check say it; the caller sees a missing file.
+ */
+static char why[PATH_MAX + 192];
+
+__attribute__((format(printf, 1, 2))) static int refuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *protect_why(void)
+{
+	return why;
+}
 
 /* Root-owned and not writable by group or other: only root can change it. */
 static int safe(const struct stat *st)
@@ -36,24 +61,60 @@ static int safe(const struct stat *st)
 	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
+/* safe(), or -1 saying why `what` is not. */
+static int safe_or_why(const struct stat *st, const char *what)
+{
+	if (st->st_uid != 0)
+		return refuse("%s is not root's (owner uid %u)", what, (unsigned)st->st_uid);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return refuse("%s is writable by %s", what,
+			      !(st->st_mode & S_IWOTH) ? "group" :
+			      !(st->st_mode & S_IWGRP) ? "others" : "group and others");
+	return 0;
+}
+
+/* `shown`, the path walked so far, one component longer (for messages). */
+static void shown_add(char *shown, size_t n, const char *name)
+{
+	size_t len = strlen(shown);
+
+	if (len < n)
+		snprintf(shown + len, n - len, "%s%s", len && shown[len - 1] == '/' ? "" : "/",
+			 name);
+}
+
 /*
  * One step down, never through a symlink, as root: the caller may lack
- * search permission on a root-only directory. O_PATH opens nothing.
+ * search permission on a root-only directory. O_PATH opens nothing, and
+ * with O_NOFOLLOW a symlink is opened as itself, so it can be named.
  */
-static int step(int dir, const char *name, int flags, struct stat *st)
+static int step(int dir, const char *name, int want_dir, struct stat *st, const char *shown)
 {
 	struct statfs sf;
-	int fd;
+	int fd, e;
 
 	priv_raise();
-	fd = openat(dir, name, flags | O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	priv_lower();
+	if (fd < 0)
+		return refuse("%s: %s", shown, strerror(errno));
+	if (fstat(fd, st) || fstatfs(fd, &sf)) {
+		e = errno;
+		close(fd);
+		return refuse("%s: %s", shown, strerror(e));
+	}
+	e = 0;
+	if (S_ISLNK(st->st_mode))
+		e = refuse("a symlink in the path: %s", shown);
+	else if (want_dir && !S_ISDIR(st->st_mode))
+		e = refuse("%s is not a directory", shown);
 	/* On FUSE the owner is whatever the file system's daemon says: with
 	 * user_allow_other, a user's bindfs says root. */
-	if (fd >= 0 && (fstat(fd, st) || fstatfs(fd, &sf) ||
-			(sf.f_type == FUSE_SUPER_MAGIC && mnt_owner_chosen(fd)))) {
+	else if (sf.f_type == FUSE_SUPER_MAGIC && mnt_owner_chosen(fd))
+		e = refuse("%s is on a FUSE mount whose owner a user chooses", shown);
+	if (e) {
 		close(fd);
-		fd = -1;
+		return -1;
 	}
 	return fd;
 }
@@ -61,20 +122,25 @@ static int step(int dir, const char *name, int flags, struct stat *st)
 /*
  * From `dir` down the directories of `path` (a/b/c, split in place),
  * each root-owned and not writable by group or other, and with mnt >= 0
- * each on that mount. Takes `dir` over; returns the last one or -1.
+ * each on that mount. `shown` is dir's path, and grows with the walk.
+ * Takes `dir` over; returns the last one or -1.
  */
-static int descend(int dir, char *path, int mnt)
+static int descend(int dir, char *path, int mnt, char *shown, size_t n)
 {
 	char *p, *save = NULL;
 	struct stat st;
 	int next;
 
 	for (p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
-		next = strcmp(p, ".") && strcmp(p, "..") ? step(dir, p, O_DIRECTORY, &st) : -1;
+		shown_add(shown, n, p);
+		next = strcmp(p, ".") && strcmp(p, "..") ? step(dir, p, 1, &st, shown)
+							: refuse("a .. in the path");
 		close(dir);
 		if (next < 0)
 			return -1;
-		if (!safe(&st) || (mnt >= 0 && mnt_id(next) != mnt)) {
+		if (safe_or_why(&st, shown) ||
+		    (mnt >= 0 && mnt_id(next) != mnt &&
+		     refuse("%s is another mount, below the protected directory", shown))) {
 			close(next);
 			return -1;
 		}
@@ -113,8 +179,8 @@ static int canon(char *s)
 	return 0;
 }
 
-/* `path` absolute (a relative one from our cwd, as the open saw it), tidied. */
-static int absolute(const char *path, char *buf, size_t n)
+/* `path` made absolute (a relative one from our cwd, as the open saw it). */
+static int joined(const char *path, char *buf, size_t n)
 {
 	char cwd[PATH_MAX];
 	int w;
@@ -125,8 +191,35 @@ static int absolute(const char *path, char *buf, size_t n)
 		w = snprintf(buf, n, "%s/%s", cwd, path);
 	else
 		return -1;
-	if (w < 0 || (size_t)w >= n)
+	return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+/* `path` absolute and tidied. */
+static int absolute(const char *path, char *buf, size_t n)
+{
+	return joined(path, buf, n) || canon(buf);
+}
+
+/*
+ * `path` absolute and tidied up to its first ".." (*dotdot set where it
+ * has one, and cut there): enough to tell whether it starts in a
+ * protected directory, never to walk.
+ */
+static int absolute_cut(const char *path, char *buf, size_t n, int *dotdot)
+{
+	char *c;
+
+	*dotdot = 0;
+	if (joined(path, buf, n))
 		return -1;
+	for (c = buf; *c; c += strcspn(c, "/")) {
+		c += strspn(c, "/");
+		if (c[0] == '.' && c[1] == '.' && (!c[2] || c[2] == '/')) {
+			*c = 0;
+			*dotdot = 1;
+			break;
+		}
+	}
 	return canon(buf);
 }
 
@@ -166,7 +259,9 @@ static int group_allows(const char *group)
 	if (!group)
 		return 1;
 	g = getgrnam(group);
-	return g && priv_in_group(g->gr_gid);
+	if (!g)
+		return !refuse("group %s is unknown on this node", group);
+	return priv_in_group(g->gr_gid) || !refuse("user not in group %s", group);
 }
 
 /*
@@ -176,30 +271,37 @@ static int group_allows(const char *group)
  * particular, and the IMAGE_GROUP is for the NFS mode, whose members are
  * no users.
  */
-static int file_group_allows(const struct stat *st)
+static int file_group_allows(const struct stat *st, const char *shown)
 {
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
 
 	if (!(st->st_mode & S_IRGRP) || st->st_gid == 0 || (g && st->st_gid == g->gr_gid))
 		return 1;
-	return priv_in_group(st->st_gid);
+	if (priv_in_group(st->st_gid))
+		return 1;
+	g = getgrgid(st->st_gid);
+	if (g)
+		return !refuse("user not in group %s, which may read %s", g->gr_name, shown);
+	return !refuse("user not in gid %u, which may read %s", (unsigned)st->st_gid, shown);
 }
 
 /* The protected directory itself: it and every directory above it safe. */
 static int open_pdir(const char *pdir)
 {
-	char buf[PATH_MAX];
+	char buf[PATH_MAX], shown[PATH_MAX] = "";
 	struct stat st;
-	int root = step(AT_FDCWD, "/", O_DIRECTORY, &st);
+	int root = step(AT_FDCWD, "/", 1, &st, "/");
 
 	if (root < 0)
 		return -1;
-	if (!safe(&st) || snprintf(buf, sizeof buf, "%s", pdir) >= (int)sizeof buf) {
+	if (safe_or_why(&st, "/") ||
+	    (snprintf(buf, sizeof buf, "%s", pdir) >= (int)sizeof buf &&
+	     refuse("%.64s...: too long", pdir))) {
 		close(root);
 		return -1;
 	}
 	/* Mounts above the protected directory are fine (NFS, /opt). */
-	return descend(root, buf, -1);
+	return descend(root, buf, -1, shown, sizeof shown);
 }
 
 /*
@@ -208,7 +310,7 @@ static int open_pdir(const char *pdir)
  * writable by root alone, so no one can swap a component for a symlink
  * while root works there; the directory itself root's, and when
  * `writable` it may be writable by others (/tmp: the stage covers it).
- * Returns an O_PATH fd, or -1.
+ * Returns an O_PATH fd, or -1 (protect_why() says why).
  */
 int protect_dir_open(const char *path, int writable)
 {
@@ -218,15 +320,17 @@ int protect_dir_open(const char *path, int writable)
 
 	if (path[0] != '/' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf ||
 	    canon(buf))
-		return -1;
+		return refuse("%s is not an absolute path without \"..\"", path);
 	last = strrchr(buf, '/');
 	*last++ = 0;
 	dir = open_pdir(buf);
 	if (dir < 0 || !*last)
 		return dir;
-	fd = step(dir, last, O_DIRECTORY, &st);
+	fd = step(dir, last, 1, &st, path);
 	close(dir);
-	if (fd >= 0 && (st.st_uid != 0 || (!writable && !safe(&st)))) {
+	if (fd >= 0 && (writable ? st.st_uid != 0 && refuse("%s is not root's (owner uid %u)",
+							     path, (unsigned)st.st_uid)
+				 : safe_or_why(&st, path))) {
 		close(fd);
 		fd = -1;
 	}
@@ -238,7 +342,7 @@ int protect_dir_open(const char *path, int writable)
  * image group as fsgid (the server squashes root, not that group). The
  * result must be the very file the walk checked.
  */
-static int final_open(int dir, const char *name, const struct stat *want)
+static int final_open(int dir, const char *name, const struct stat *want, const char *shown)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
@@ -253,11 +357,11 @@ static int final_open(int dir, const char *name, const struct stat *want)
 		priv_lower();
 	}
 	if (fd < 0)
-		return -1;
+		return refuse("%s: the privileged open failed: %s", shown, strerror(errno));
 	if (fstat(fd, &st) || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
 	    !S_ISREG(st.st_mode) || !safe(&st)) {
 		close(fd);
-		return -1;
+		return refuse("%s changed while it was opened", shown);
 	}
 	return fd;
 }
@@ -265,38 +369,43 @@ static int final_open(int dir, const char *name, const struct stat *want)
 /* `rel` (a/b/img) below protected directory `pdir`, every rule checked. */
 static int open_below(const char *pdir, const char *rel)
 {
-	char buf[PATH_MAX], *name;
+	char buf[PATH_MAX], shown[PATH_MAX], *name;
 	struct stat st;
 	int dir, fd, mnt;
 
 	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
-		return -1;
+		return refuse("the path is too long");
 	dir = open_pdir(pdir);
 	if (dir < 0)
 		return -1;
 	mnt = mnt_id(dir);
 	if (mnt < 0) {
 		close(dir);
-		return -1;
+		return refuse("%s: cannot find its mount", pdir);
 	}
+	snprintf(shown, sizeof shown, "%s", pdir);
 	name = strrchr(buf, '/');
 	if (name) {
 		*name++ = 0;
-		dir = descend(dir, buf, mnt);
+		dir = descend(dir, buf, mnt, shown, sizeof shown);
 		if (dir < 0)
 			return -1;
 	} else {
 		name = buf;
 	}
-	fd = step(dir, name, 0, &st);
-	if (fd >= 0 && (!S_ISREG(st.st_mode) || !safe(&st) || mnt_id(fd) != mnt ||
-			!file_group_allows(&st))) {
+	shown_add(shown, sizeof shown, name);
+	fd = step(dir, name, 0, &st, shown);
+	if (fd >= 0 && ((!S_ISREG(st.st_mode) && refuse("%s is not a regular file", shown)) ||
+			safe_or_why(&st, shown) ||
+			(mnt_id(fd) != mnt &&
+			 refuse("%s is on another mount, below the protected directory", shown)) ||
+			!file_group_allows(&st, shown))) {
 		close(fd);
 		fd = -1;
 	}
 	if (fd >= 0) {
 		close(fd);
-		fd = final_open(dir, name, &st);
+		fd = final_open(dir, name, &st, shown);
 	}
 	close(dir);
 	return fd;
@@ -314,23 +423,63 @@ int protect_sealed_path(const char *path)
 	       pd->kind == SEALED;
 }
 
-/* The protected directory the image was opened through, or NULL. */
+/*
+ * After the caller's own open of `path` failed with EACCES: the protected
+ * directory it was opened through, with *fd. Else NULL, and errno says
+ * what the caller is told: EACCES where the path lies in no protected
+ * directory (there is no fallback, their own error stands), ENOENT where
+ * the fallback refused. Each refusal goes to authpriv with its reason,
+ * for the admin; the caller cannot tell it from a missing file, so the
+ * fallback cannot be used to learn which root-only files exist.
+ */
 const struct protected_dir *protect_open(const char *path, int *fd)
 {
 	const struct protected_dir *pd;
 	const char *rel;
 	char abs[PATH_MAX];
+	int dotdot;
 
 	*fd = -1;
-	if (absolute(path, abs, sizeof abs) || !(pd = pdir_for(abs, &rel)) ||
-	    !group_allows(pd->group))
+	if (absolute_cut(path, abs, sizeof abs, &dotdot)) {
+		errno = ENOENT;		/* where it lies is unknown: the old rule */
 		return NULL;
-	*fd = open_below(pd->path, rel);
-	if (*fd < 0)
+	}
+	if (!(pd = pdir_for(abs, &rel))) {
+		errno = EACCES;
 		return NULL;
-	debug("%s: opened through protected directory %s (%s)", path, pd->path,
-	      pd->kind == SEALED ? "sealed" : "unsealed");
-	return pd;
+	}
+	if (dotdot)
+		refuse("a .. in the path");
+	else if (group_allows(pd->group) && (*fd = open_below(pd->path, rel)) >= 0) {
+		debug("%s: opened through protected directory %s (%s)", path, pd->path,
+		      pd->kind == SEALED ? "sealed" : "unsealed");
+		return pd;
+	}
+	note(path, "refused", why);
+	errno = ENOENT;
+	return NULL;
+}
+
+/*
+ * The caller's own open of `path` worked: an image in a protected
+ * directory that its caller can read runs as an ordinary image, without
+ * a seal or an audit line. Say so to them (it tells them nothing: they
+ * can read it) and to the admin, who meant it to be protected.
+ */
+void protect_readable(const char *path, const struct stat *st)
+{
+	const char *rel;
+	char abs[PATH_MAX], what[160];
+	int dotdot;
+
+	if (absolute_cut(path, abs, sizeof abs, &dotdot) || !pdir_for(abs, &rel))
+		return;
+	warn("%s is readable by you, so it runs unprotected (as an ordinary image, "
+	     "unaudited)", path);
+	snprintf(what, sizeof what, "readable by the caller (uid %u gid %u mode %04o): "
+		 "runs unprotected", (unsigned)st->st_uid, (unsigned)st->st_gid,
+		 (unsigned)(st->st_mode & 07777));
+	note(path, "unprotected", what);
 }
 
 /* The audit line, built in a fixed buffer that no field can overrun. */
@@ -397,41 +546,97 @@ static void put_argv(struct line *l, char **argv, size_t max)
 }
 
 /*
+ * The start of every line vial sends to authpriv: priority, stamp, and
+ * who ran what, up to the image's closing quote. -1 if the clock fails.
+ */
+static int put_head(struct line *l, int pri, const char *image)
+{
+	const struct user *u = priv_user();
+	char head[96], ts[32], uid[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	/* syslog daemons read the stamp as local time (musl: /etc/localtime) */
+	if (!localtime_r(&now, &tm) || !strftime(ts, sizeof ts, "%b %e %H:%M:%S", &tm))
+		return -1;
+	snprintf(head, sizeof head, "<%d>%s vial[%d]: user=\"", pri, ts, (int)getpid());
+	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)u->uid);
+	put(l, head, sizeof head, RAW);
+	put(l, u->name, 128, ESC);
+	put(l, uid, sizeof uid, RAW);
+	put(l, image, 640, ESC);
+	put(l, "\"", 4, RAW);
+	return 0;
+}
+
+/* One datagram to /dev/log; -1 with errno if it was not taken. */
+static int log_send(const struct line *l)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), e;
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
+	    send(fd, l->s, l->len, 0) != (ssize_t)l->len) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * A line for the admin about `path` in a protected directory, e.g.
+ *   vial[42]: user="ann" uid=1001 image="/opt/vial/lic/m.sqfs"
+ *   refused="user not in group lic"
+ * (authpriv.warning). Best effort: the run it speaks of is refused, or
+ * ordinary, either way.
+ */
+static void note(const char *path, const char *key, const char *text)
+{
+	struct line l = { .len = 0 };
+	char abs[PATH_MAX];
+	const char *image = path;
+
+	/* tidied, or at least absolute (a ".." is kept as written) */
+	if (!absolute(path, abs, sizeof abs) || !joined(path, abs, sizeof abs))
+		image = abs;
+	if (put_head(&l, LOG_AUTHPRIV | LOG_WARNING, image))
+		return;
+	put(&l, " ", 16, RAW);
+	put(&l, key, 32, RAW);
+	put(&l, "=\"", 16, RAW);
+	put(&l, text, 640, ESC);
+	put(&l, "\"", 4, RAW);
+	log_send(&l);
+}
+
+/*
  * One line to authpriv per protected run, e.g.
  *   vial[42]: user="ann" uid=1001 image="/opt/vial/protected/m.sqfs"
  *   command="matlab -batch run" cwd="/home/ann"
  * Sent by hand (not syslog(3)) so that a failure is seen: a protected
- * image does not run unaudited.
+ * image does not run unaudited. In the command, a space inside an
+ * argument is \040, so arguments stay apart.
  */
 void protect_audit(const struct image *img, char **argv, const char *cwd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-	const struct user *u = priv_user();
-	char abs[PATH_MAX], head[96], ts[32], uid[32];
-	time_t now = time(NULL);
+	char abs[PATH_MAX];
 	struct line l = { .len = 0 };
-	struct tm tm;
-	int fd;
 
-	/* syslog daemons read the stamp as local time (musl: /etc/localtime) */
-	if (!localtime_r(&now, &tm) || !strftime(ts, sizeof ts, "%b %e %H:%M:%S", &tm))
+	if (put_head(&l, LOG_AUTHPRIV | LOG_NOTICE,
+		     absolute(img->path, abs, sizeof abs) ? img->path : abs))
 		die("%s: cannot read the clock for the audit log", img->path);
-	snprintf(head, sizeof head, "<%d>%s vial[%d]: user=\"", LOG_AUTHPRIV | LOG_NOTICE,
-		 ts, (int)getpid());
-	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)u->uid);
-	put(&l, head, sizeof head, RAW);
-	put(&l, u->name, 128, ESC);
-	put(&l, uid, sizeof uid, RAW);
-	put(&l, absolute(img->path, abs, sizeof abs) ? img->path : abs, 640, ESC);
-	put(&l, "\" command=\"", 16, RAW);
+	put(&l, " command=\"", 16, RAW);
 	put_argv(&l, argv, 640);
 	put(&l, "\" cwd=\"", 16, RAW);
 	put(&l, cwd, 384, ESC);
 	put(&l, "\"", 4, RAW);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
-	    send(fd, l.s, l.len, 0) != (ssize_t)l.len)
-		die_errno("%s: cannot write the audit log (/dev/log); protected "
-			  "images do not run unaudited", img->path);
-	close(fd);
+	if (log_send(&l))
+		die("%s: cannot write the audit log to /dev/log (%s): protected images "
+		    "do not run unaudited; an admin must run a syslog daemon here",
+		    img->path, strerror(errno));
 }

@@ -278,43 +278,64 @@ void seal_landlock(void)
 	close(rs);
 }
 
-/* The registered binfmt_misc handlers whose flags hold O, C or F: each
- * opens the program it runs and may hand the fd to code of anyone's. */
-static void print_binfmt(void)
+/*
+ * The registered binfmt_misc handlers whose flags hold O, C or F (each
+ * opens the program it runs, and may hand the fd to code of anyone's),
+ * as "name (flags) ..." in `buf`: how many, or -1 where binfmt_misc is
+ * not mounted.
+ */
+int seal_binfmt_risky(char *buf, size_t n)
 {
 	_Alignas(struct dirent) char ents[4096];
 	char line[256];
 	struct dirent *d;
 	int dir = open("/proc/sys/fs/binfmt_misc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), len;
-	int found = 0;
+	int found = 0, fd;
+	size_t used = 0;
 	FILE *f;
 
-	printf("  binfmt_misc handlers with O, C or F:");
-	if (dir < 0 || fd_has_entries(dir, ".") == 0) {
-		printf(" none (binfmt_misc not mounted)\n");
+	buf[0] = 0;
+	if (dir < 0 || !fd_has_entries(dir, ".")) {
 		if (dir >= 0)
 			close(dir);
-		return;
+		return -1;
 	}
 	while ((len = getdents(dir, (void *)ents, sizeof ents)) > 0)
 		for (int at = 0; at < len; at += d->d_reclen) {
-			int fd;
 			d = (struct dirent *)(ents + at);
 			if (d->d_name[0] == '.' || !strcmp(d->d_name, "register") ||
 			    !strcmp(d->d_name, "status") ||
-			    (fd = openat(dir, d->d_name, O_RDONLY | O_CLOEXEC)) < 0 ||
-			    !(f = fdopen(fd, "r")))
+			    (fd = openat(dir, d->d_name, O_RDONLY | O_CLOEXEC)) < 0)
 				continue;
+			if (!(f = fdopen(fd, "r"))) {
+				close(fd);
+				continue;
+			}
 			while (fgets(line, sizeof line, f))
-				if (!strncmp(line, "flags: ", 7) && strpbrk(line + 7, "OCF")) {
-					printf(" %s (%.*s)", d->d_name,
-					       (int)strcspn(line + 7, "\n"), line + 7);
-					found = 1;
-				}
+				if (!strncmp(line, "flags: ", 7) && strpbrk(line + 7, "OCF") &&
+				    used < n)
+					used += (size_t)snprintf(buf + used, n - used, "%s%s (%.*s)",
+								 found++ ? " " : "", d->d_name,
+								 (int)strcspn(line + 7, "\n"),
+								 line + 7);
 			fclose(f);
 		}
 	close(dir);
-	printf("%s\n", found ? ": they read execute-only programs (README)" : " none");
+	return found;
+}
+
+static void print_binfmt(void)
+{
+	char buf[512];
+	int n = seal_binfmt_risky(buf, sizeof buf);
+
+	if (n < 0)
+		printf("  binfmt_misc handlers with O, C or F: none (binfmt_misc not mounted)\n");
+	else if (n == 0)
+		printf("  binfmt_misc handlers with O, C or F: none\n");
+	else
+		printf("  binfmt_misc handlers with O, C or F: %s: they read execute-only "
+		       "programs (README)\n", buf);
 }
 
 /*

@@ -140,6 +140,9 @@ __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
 extern int verbose, quiet;
 extern const char *progname;	/* what messages start with: "vial", or "singularity (vial)" */
 
+/* check.c: `vial config` as root checks the node */
+unsigned check_node(void);
+
 /* cli.c: the command line, Singularity's and Apptainer's */
 void cli_parse(int argc, char **argv, struct launch *l);
 int cli_answer(const struct launch *l);
@@ -206,7 +209,9 @@ void sif_describe(const struct sif_desc *d, char *buf, size_t n);
 /* protect.c */
 const struct protected_dir *protect_open(const char *path, int *fd);
 int protect_sealed_path(const char *path);
+void protect_readable(const char *path, const struct stat *st);
 int protect_dir_open(const char *path, int writable);
+const char *protect_why(void);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
 /* loop.c */
@@ -249,6 +254,7 @@ void seal_userns(const char *image);
 int seal_landlock_abi(void);
 void seal_landlock(void);
 int seal_print_config(void);
+int seal_binfmt_risky(char *buf, size_t n);
 
 /* fd.c */
 void fd_each(void (*fn)(int fd, const void *arg), const void *arg);

@@ -3,13 +3,14 @@
  * lexical tidying of an image path before the protected-directory match),
  * pdir_for() (that match), and the audit line protect_audit() sends to
  * syslog, whose fields (user name, image path, command, cwd) are the
- * caller's bytes. canon must equal a plain split/filter/join; the match
+ * caller's bytes, and the admin's line note() sends about a refusal,
+ * whose image path and reason (which names paths) are too. canon must equal a plain split/filter/join; the match
  * must be the longest protected directory on a component boundary, with a
  * tidy relative rest; the audit line must be one line, 8 quotes, every
  * field decoding back to what was given (or a marked cut of it).
  *
  * Input: NUL-separated fields: image path, 4 protected directories,
- * user name, cwd, then the command's arguments.
+ * user name, cwd, a refusal's reason, then the command's arguments.
  * fuzz-link:
  */
 #include <sys/socket.h>
@@ -247,6 +248,37 @@ static void check_audit(const char *image, char **argv, const char *cwd)
 	FUZZ_ASSERT(q + 1 == end);
 }
 
+/* The admin's line: user, image (as note() shows it) and reason, each whole or cut. */
+static void check_note(const char *image, const char *text)
+{
+	const char *s = sent, *end = sent + nsent, *q, *want = image;
+	char abs[PATH_MAX], uid[32];
+	int quotes = 0;
+
+	if (!absolute(image, abs, sizeof abs) || !joined(image, abs, sizeof abs))
+		want = abs;
+	FUZZ_ASSERT(nsent > 0 && nsent < 2048);
+	for (size_t k = 0; k < nsent; k++) {
+		unsigned char c = (unsigned char)sent[k];
+		FUZZ_ASSERT(c >= 0x20 && c != 0x7f);
+		quotes += c == '"';
+	}
+	FUZZ_ASSERT(quotes == 6);
+	s = expect(s, end, "<84>");
+	s = quote(s, end) + 1;
+	FUZZ_ASSERT(!memcmp(s - 6, "user=\"", 6));
+	q = quote(s, end);
+	field_is(s, q, user.name, 128, 1);
+	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)user.uid);
+	s = expect(q, end, uid);
+	q = quote(s, end);
+	field_is(s, q, want, 640, 1);
+	s = expect(q, end, "\" refused=\"");
+	q = quote(s, end);
+	field_is(s, q, text, 640, 1);
+	FUZZ_ASSERT(q + 1 == end);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	char *buf = malloc(len + 1), *f[8], **argv;
@@ -288,6 +320,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	protect_audit(&img, argv, f[6]);
 	fuzz_disarm();
 	check_audit(f[0], argv, f[6]);
+	nsent = 0;
+	note(f[0], "refused", f[7]);
+	check_note(f[0], f[7]);
 	FUZZ_ASSERT(fuzz_fds_reset() == 0);
 	free(argv);
 	free(buf);

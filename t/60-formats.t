@@ -147,8 +147,8 @@ umount -l "$T/nx"
 like "$RC|$ERR" "^126\|.*Permission denied" "a sandbox on a noexec host mount stays noexec"
 clean "sandbox directory"
 chmod 700 "$T/user.dir"; chown root "$T/user.dir"
-refused "a directory the caller cannot open (reads like a missing file)" "$T/user.dir" \
-	"No such file or directory\$"
+refused "a directory the caller cannot open, outside the protected directories (Permission denied)" \
+	"$T/user.dir" "Permission denied\$"
 
 # --- vial inspect --------------------------------------------------------------
 inspect() { run as $TU "$VIAL" inspect "$1"; }

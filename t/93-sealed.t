@@ -28,6 +28,9 @@ cleanup() {
 	rm -rf "/home/$TU/.vialt-sg"
 	ipcrm -M $SHMKEY 2>/dev/null
 	[ -n "${USERNS0:-}" ] && sysctl -q -w user.max_user_namespaces="$USERNS0"
+	[ -n "${DUMP0:-}" ] && sysctl -q -w fs.suid_dumpable="$DUMP0"
+	[ -e /proc/sys/fs/binfmt_misc/vialt ] && echo -1 > /proc/sys/fs/binfmt_misc/vialt
+	[ "${BFM:-}" = mounted ] && umount /proc/sys/fs/binfmt_misc
 	pkill -KILL -u "$TU,$TU2" -f "$T/" 2>/dev/null
 	xonly_cleanup
 	teardown
@@ -330,6 +333,33 @@ run "$TOP/t/seccomp-run" --userns-enospc -- setpriv --reuid=$TU --regid=$TU --in
 	"$VIAL" exec "$OPEN" true
 is "$RC" 0 "(control) an ordinary run needs none"
 clean "no user namespaces"
+
+# vial config as root: a node health check, sealed runs' needs included
+run nsrun "$VIAL" config
+is "$RC|$ERR" "0|" "(vial config as root on this node: no problem)"
+DUMP0=$(sysctl -n fs.suid_dumpable)
+sysctl -q -w fs.suid_dumpable=1
+run nsrun "$VIAL" config
+sysctl -q -w fs.suid_dumpable="$DUMP0"
+is "$RC|$ERR" "1|vial: config: fs.suid_dumpable is 1: sealed protected images refuse to run (sysctl fs.suid_dumpable=0)" \
+	"at fs.suid_dumpable=1 vial config as root says sealed runs are refused, exit 1"
+BFM=
+if [ ! -e /proc/sys/fs/binfmt_misc/register ] &&
+	mount -t binfmt_misc vialt-binfmt /proc/sys/fs/binfmt_misc 2>/dev/null; then BFM=mounted; fi
+if [ -e /proc/sys/fs/binfmt_misc/register ] &&
+	echo ':vialt:M::VIALT-NO-SUCH-MAGIC::/bin/true:OC' > /proc/sys/fs/binfmt_misc/register 2>/dev/null; then
+	run nsrun "$VIAL" config
+	bfout=$OUT
+	echo -1 > /proc/sys/fs/binfmt_misc/vialt
+	is "$RC|$ERR" "1|vial: config: binfmt_misc handlers with the O, C or F flag read execute-only programs: vialt (OC)" \
+		"a binfmt_misc handler with O or C is a problem vial config as root names"
+	like "$bfout" "^  binfmt_misc handlers with O, C or F: vialt \(OC\): they read execute-only programs \(README\)\$" \
+		"(and the summary lists it)"
+else
+	ok "# SKIP no binfmt_misc to register a handler in here"
+	ok "# SKIP no binfmt_misc to register a handler in here"
+fi
+[ "$BFM" = mounted ] && umount /proc/sys/fs/binfmt_misc && BFM=
 
 run as $TU "$VIAL" config
 like "$OUT" "^  /opt/vial/protected  group: \(any user\)  sealed\$" "vial config says the protected directory is sealed"
