@@ -14,7 +14,9 @@
 
 #include "vial.h"
 
-enum { G = 1, A = 2, I = 4 };	/* before the verb (global), after exec|run|shell, inspect */
+/* before the verb (global), after exec|run|shell (and instance start), inspect,
+ * instance list, instance stop */
+enum { G = 1, A = 2, I = 4, L = 8, S = 16 };
 
 struct opt {
 	const char *name;	/* --name */
@@ -376,6 +378,15 @@ static const struct opt opts[] = {
 	{ "helpfile", 'H', I, NULL, 0, set_inspect, "the runscript's help" },
 	{ "test", 't', I, NULL, 0, set_inspect, "the test script" },
 	{ "json", 'j', I, NULL, 0, set_inspect, "as Apptainer's JSON" },
+	/* after instance list, instance stop */
+	{ "json", 'j', L, NULL, F(inst.json), NULL, "as Apptainer's JSON" },
+	{ "logs", 'l', L, NULL, F(inst.logs), NULL, "the paths of the logs" },
+	{ "all", 'a', S, NULL, F(inst.all), NULL, "every instance of yours" },
+	{ "signal", 's', S, "SIGNAL", F(inst.signal), opt_string,
+	  "send SIGNAL (default TERM), then wait" },
+	{ "timeout", 't', S, "SECONDS", F(inst.timeout), opt_string,
+	  "then SIGKILL (default 10)" },
+	{ "force", 'F', S, NULL, F(inst.force), NULL, "SIGKILL at once" },
 	/* what vial cannot honour: one line saying why */
 	{ "userns", 'u', A, NULL, 0, refuse, "not supported: vial is setuid root and makes "
 	  "no user namespace" },
@@ -537,6 +548,18 @@ static int called_as(const char *argv0, const char *name)
 	return !strcmp(b ? b + 1 : argv0, name);
 }
 
+/* Which options follow the verb. */
+static int scope(const struct launch *l)
+{
+	if (!strcmp(l->verb, "inspect"))
+		return I;
+	if (l->inst.op && !strcmp(l->inst.op, "list"))
+		return L;
+	if (l->inst.op && !strcmp(l->inst.op, "stop"))
+		return S;
+	return A;
+}
+
 /* [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE [args] */
 void cli_parse(int argc, char **argv, struct launch *l)
 {
@@ -554,17 +577,19 @@ void cli_parse(int argc, char **argv, struct launch *l)
 		l->verb = argv[i++];
 	if (!l->verb)
 		die("no command given (see vial help)");
+	if (!strcmp(l->verb, "instance") && i < argc)
+		l->inst.op = argv[i++];		/* start, list, stop: instance.c */
 	while (i < argc && argv[i][0] == '-' && argv[i][1] && l->verb[0] != '-') {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
 		}
-		i += opt_one(l, strcmp(l->verb, "inspect") ? A : I, argv + i);
+		i += opt_one(l, scope(l), argv + i);
 	}
 	if (i < argc)
 		l->img.path = argv[i++];
 	l->argv = argv + i;
-	if (l->img.path)
+	if (l->img.path && strncmp(l->img.path, INSTANCE_URI, strlen(INSTANCE_URI)))
 		refuse_uri(l->img.path);
 	from_env(l);
 }
@@ -593,15 +618,21 @@ void cli_usage(FILE *f)
 	fputs("usage: vial [global options] exec  [options] IMAGE COMMAND [ARG...]\n"
 	      "       vial [global options] run   [options] IMAGE [ARG...]\n"
 	      "       vial [global options] shell [options] IMAGE\n"
+	      "       vial [global options] instance start [options] IMAGE NAME [ARG...]\n"
+	      "       vial instance list [--json | --logs] [NAME]\n"
+	      "       vial instance stop [-s SIGNAL] [-t SECONDS] [-F] NAME | --all\n"
+	      "       vial exec|run|shell [options] instance://NAME [ARG...]\n"
 	      "       vial inspect [options] IMAGE\n"
 	      "       vial config | version | help\n"
 	      "       run-singularity [options] IMAGE [ARG...]   (vial linked so)\n"
 	      "global options:\n", f);
 	usage_opts(f, G);
-	fputs("options of exec, run and shell (--flag=false: off):\n", f);
+	fputs("options of exec, run, shell and instance start (--flag=false: off):\n", f);
 	usage_opts(f, A);
 	fputs("options of inspect (none: vial's own summary, never mounted):\n", f);
 	usage_opts(f, I);
+	fputs("options of instance list and instance stop:\n", f);
+	usage_opts(f, L | S);
 	fputs("      --                       end of options\n"
 	      "refused, with a line saying why:\n ", f);
 	for (size_t i = 0, col = 1; i < LEN(opts); i++) {

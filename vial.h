@@ -71,6 +71,7 @@ struct policy {			/* filled from config.h by config.c */
 	const char *writable_tmpfs_size;	/* --writable-tmpfs's cap */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
+	const char *instance_dir;	/* INSTANCE_DIR */
 	const char *protected_group;	/* PROTECTED_GROUP */
 	const char *const *nv_libs, *const *nv_bins;	/* --nv: names to find */
 	size_t n_nv_libs, n_nv_bins;
@@ -122,7 +123,13 @@ struct launch {
 	int no_home, contain, cleanenv, pid, ipc, net, writable_tmpfs;
 	unsigned inspect;	/* inspect --labels ...: inspect_bit()s, INSPECT_JSON */
 	int nv, rocm;		/* --nv, --rocm: the host's GPU driver inside */
-	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
+	int linger_go;		/* to a LOOP_LINGER holder, or to `instance start`'s
+				   waiting vial: "launched"; or -1 */
+	struct {		/* vial instance OP ...; exec instance://NAME */
+		const char *op, *name, *signal, *timeout;
+		int start;	/* instance start: the launch builds an instance */
+		int all, force, json, logs;	/* stop --all, --force; list --json, --logs */
+	} inst;
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
 
@@ -199,6 +206,7 @@ void sif_describe(const struct sif_desc *d, char *buf, size_t n);
 /* protect.c */
 const struct protected_dir *protect_open(const char *path, int *fd);
 int protect_dir_open(const char *path, int writable);
+int protect_dir_make(const char *path, const char *what, mode_t mode);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
 /* loop.c */
@@ -261,6 +269,16 @@ void gpu_print_config(void);
 void init_fork(void);
 int init_pipe(void);
 void init_run(int go);
+
+/* instance.c: vial instance start|list|stop, instance://NAME */
+#define INSTANCE_URI "instance://"
+void instance_command(struct launch *l);
+void instance_fork(struct launch *l);
+void instance_detach(struct launch *l);
+void instance_init(struct launch *l);
+void instance_join(struct launch *l);
+void instance_enter(void);
+void instance_joined(const struct launch *l);
 
 /* env.c */
 char **env_build(const struct launch *l);
