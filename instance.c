@@ -379,6 +379,16 @@ static int record_parse(const char *buf, size_t len, struct state *s)
 	return 0;
 }
 
+/* The bytes record_parse reads back as `s`: their length, or -1. */
+static int record_format(const struct state *s, char *buf, size_t size)
+{
+	int len = snprintf(buf, size, "%s%c%d%c%llu%c%s%c%u%c%s%c%s%c%s%c%s%c", MAGIC, 0,
+			   (int)s->pid, 0, s->start, 0, s->boot, 0, s->flags, 0, s->image, 0,
+			   s->home, 0, s->out, 0, s->err, 0);
+
+	return len < 0 || (size_t)len >= size ? -1 : len;
+}
+
 /* The record `name` in `dir`: 1 read, 0 absent, -1 unreadable (not ours). */
 static int record_read(int dir, const char *name, struct state *s)
 {
@@ -457,7 +467,7 @@ static int by_name(const void *a, const void *b)
 /* The caller's live instances that `pattern` matches (NULL: all), by name. */
 static size_t collect(const char *pattern, struct state ***out)
 {
-	struct state **v = NULL, *s = NULL;
+	struct state **v = NULL, **more, *s = NULL;
 	int dir = records_lock(), scan = dup(dir);
 	DIR *d = scan < 0 ? NULL : fdopendir(scan);
 	struct dirent *e;
@@ -475,8 +485,9 @@ static size_t collect(const char *pattern, struct state ***out)
 			die("out of memory");
 		if (!record_get(dir, e->d_name, s))
 			continue;
-		if (!(v = realloc(v, (n + 1) * sizeof *v)))
+		if (!(more = realloc(v, (n + 1) * sizeof *v)))
 			die("out of memory");
+		v = more;
 		v[n++] = s;
 		s = NULL;
 	}
@@ -491,35 +502,51 @@ static size_t collect(const char *pattern, struct state ***out)
 
 /* --- instance list ---------------------------------------------------------- */
 
+/* The length of the UTF-8 sequence at `p`, its code point in *cp; 0 if it
+ * is none, as Go's utf8 has it (no overlong form, no surrogate, nothing
+ * past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, unsigned *cp)
+{
+	static const unsigned least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
+		     (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+	unsigned c = len == 1 ? p[0] : p[0] & (0x7fu >> len);
+
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* the NUL at the end too */
+			return 0;
+		c = c << 6 | (p[i] & 0x3fu);
+	}
+	if (!len || c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
 /* A JSON string as Go's encoding/json writes it (Apptainer's --json):
- * <, > and & escaped too; a byte that is not UTF-8 becomes U+FFFD. */
+ * <, >, &, U+2028 and U+2029 escaped too; each byte that starts no UTF-8
+ * sequence becomes U+FFFD. */
 static void json_string(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	unsigned c;
+	size_t len;
 
 	putchar('"');
-	while (*p) {
-		unsigned char c = *p;
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
-			     (c & 0xf8) == 0xf0 ? 4 : 0;
-		size_t i = 1;
-
-		while (i < len && (p[i] & 0xc0) == 0x80)
-			i++;
-		if (c >= 0x80 && (!len || i < len || (len == 2 && c < 0xc2))) {
+	for (; *p; p += len) {
+		if (!(len = utf8_seq(p, &c))) {
 			fputs("\\ufffd", stdout);
-			p++;
-			continue;
-		}
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c == '\n' || c == '\r' || c == '\t')
+			len = 1;
+		} else if (c == '"' || c == '\\') {
+			printf("\\%c", (int)c);
+		} else if (c == '\n' || c == '\r' || c == '\t') {
 			printf("\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
-		else if (c < 0x20 || c == '<' || c == '>' || c == '&')
+		} else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x2028 ||
+			   c == 0x2029) {
 			printf("\\u%04x", c);
-		else
+		} else {
 			fwrite(p, 1, len, stdout);
-		p += len;
+		}
 	}
 	putchar('"');
 }
@@ -864,10 +891,11 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 	if (len < 0 || len >= (int)sizeof s->image || s->image[0] != '/')
 		die("instance %s: %s: the image's path is too long", l->inst.name, l->img.path);
 	snprintf(s->home, sizeof s->home, "%s", l->home_src ? l->home_dst : priv_user()->home);
-	len = snprintf(buf, sizeof buf, "%s%c%d%c%llu%c%s%c%u%c%s%c%s%c%s%c%s%c", MAGIC, 0,
-		       (int)pid, 0, s->start, 0, boot_id(), 0, s->flags, 0, s->image, 0, s->home,
-		       0, out_path, 0, err_path, 0);
-	if (len < 0 || len >= (int)sizeof buf)
+	snprintf(s->boot, sizeof s->boot, "%s", boot_id());
+	snprintf(s->out, sizeof s->out, "%s", out_path);
+	snprintf(s->err, sizeof s->err, "%s", err_path);
+	len = record_format(s, buf, sizeof buf);
+	if (len < 0)
 		die("instance %s: its record is too long", l->inst.name);
 	dir = records_lock();
 	fd = as_root_create_record(dir, l->inst.name);
