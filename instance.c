@@ -71,7 +71,10 @@
 #define DEFAULT_TIMEOUT 10	/* instance stop -t: Apptainer's default */
 #define KILL_WAIT 5		/* seconds SIGKILL may take */
 
-enum { F_PROTECTED = 1, F_NV = 2, F_ROCM = 4 };
+/* F_STARTING: until the instance is up (its container built, its
+ * startscript exec'd), no one joins it: its mount namespace still has
+ * the host's root. */
+enum { F_PROTECTED = 1, F_NV = 2, F_ROCM = 4, F_STARTING = 8 };
 
 /*
  * A record, as written: NUL-separated fields (no path holds a NUL, so no
@@ -161,6 +164,17 @@ static int as_root_create_record(int dir, const char *name)
 		close(fd);
 		fd = -1;
 	}
+	priv_lower();
+	return fd;
+}
+
+/* An existing record, to be written anew (never made here). */
+static int as_root_rewrite_record(int dir, const char *name)
+{
+	int fd;
+
+	priv_raise();
+	fd = openat(dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
 	priv_lower();
 	return fd;
 }
@@ -370,7 +384,7 @@ static int record_parse(const char *buf, size_t len, struct state *s)
 	}
 	if (n != NFIELDS || strcmp(f[0], MAGIC) || number(f[1], 0x7fffffff, &pid) || pid < 2 ||
 	    number(f[2], ~0ULL, &s->start) || strlen(f[3]) >= sizeof s->boot || !f[3][0] ||
-	    number(f[4], 7, &flags) || field_path(s->image, f[5]) || field_path(s->home, f[6]) ||
+	    number(f[4], 15, &flags) || field_path(s->image, f[5]) || field_path(s->home, f[6]) ||
 	    field_path(s->out, f[7]) || field_path(s->err, f[8]))
 		return -1;
 	s->pid = (pid_t)pid;
@@ -410,22 +424,29 @@ static int record_read(int dir, const char *name, struct state *s)
 	return n < 0 || record_parse(buf, (size_t)n, s) ? -1 : 1;
 }
 
-/* INSTANCE_DIR/UID, made if missing, opened for reading and locked:
- * every reader and writer of the caller's records holds the lock. */
+/*
+ * INSTANCE_DIR/UID, made if missing, opened for reading and locked:
+ * every reader and writer of the caller's records holds the lock. Found
+ * once: instance start's vial shares its mount namespace with the init,
+ * whose pivot_root moves its root into the container.
+ */
+static int records_dir = -1;	/* O_PATH */
+
 static int records_lock(void)
 {
 	char p[PATH_MAX];
-	int dir = protect_dir_make(policy.instance_dir, "INSTANCE_DIR", 0700), fd;
+	int fd;
 
-	close(dir);
-	if (snprintf(p, sizeof p, "%s/%u", policy.instance_dir, (unsigned)priv_user()->uid) >=
-	    (int)sizeof p)
-		die("%s (INSTANCE_DIR): too long", policy.instance_dir);
-	dir = protect_dir_make(p, "INSTANCE_DIR", 0700);
-	fd = as_root_open_dir(dir);
-	close(dir);
+	if (records_dir < 0) {
+		close(protect_dir_make(policy.instance_dir, "INSTANCE_DIR", 0700));
+		if (snprintf(p, sizeof p, "%s/%u", policy.instance_dir,
+			     (unsigned)priv_user()->uid) >= (int)sizeof p)
+			die("%s (INSTANCE_DIR): too long", policy.instance_dir);
+		records_dir = protect_dir_make(p, "INSTANCE_DIR", 0700);
+	}
+	fd = as_root_open_dir(records_dir);
 	if (fd < 0 || flock(fd, LOCK_EX))
-		die_errno("%s", p);
+		die_errno("%s (INSTANCE_DIR)", policy.instance_dir);
 	return fd;
 }
 
@@ -883,7 +904,7 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 	s->pid = pid;
 	s->start = p.start;
 	s->flags = (l->img.protected ? F_PROTECTED : 0) | (l->nv ? F_NV : 0) |
-		   (l->rocm ? F_ROCM : 0);
+		   (l->rocm ? F_ROCM : 0) | F_STARTING;
 	if (l->img.path[0] == '/' || !getcwd(cwd, sizeof cwd))
 		len = snprintf(s->image, sizeof s->image, "%s", l->img.path);
 	else
@@ -907,6 +928,42 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 	close(dir);
 }
 
+/* What `fd` says until EOF (or an error, or `size` bytes): its length. */
+static size_t read_to_eof(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < size && (r = read(fd, buf + n, size - n)) != 0) {
+		if (r > 0)
+			n += (size_t)r;
+		else if (errno != EINTR)
+			break;
+	}
+	return n;
+}
+
+/* The instance is up: its record, if still its own, loses F_STARTING. */
+static int record_up(struct state *s)
+{
+	static char buf[STATE_MAX];
+	struct state *now = calloc(1, sizeof *now);
+	int dir = records_lock(), fd = -1, len, rc = -1;
+
+	if (!now)
+		die("out of memory");
+	s->flags &= ~(unsigned)F_STARTING;
+	len = record_format(s, buf, sizeof buf);
+	if (len > 0 && record_read(dir, s->name, now) == 1 && now->pid == s->pid &&
+	    now->start == s->start && (fd = as_root_rewrite_record(dir, s->name)) >= 0)
+		rc = write(fd, buf, (size_t)len) == len ? 0 : -1;
+	if (fd >= 0 && close(fd))
+		rc = -1;
+	close(dir);
+	free(now);
+	return rc;
+}
+
 /*
  * The caller's vial, once the init is forked: write the record, let the
  * init go, and wait for it on the socket: "D" once its output goes to
@@ -919,20 +976,14 @@ static _Noreturn void starting(const struct launch *l, pid_t pid, int sock)
 	struct state *s = calloc(1, sizeof *s);
 	char buf[8];
 	size_t n = 0;
-	ssize_t r;
 	int status = 0;
 
 	if (!s)
 		die("out of memory");
 	record_write(l, pid, s);
-	if (write(sock, "S", 1) != 1)
-		die_errno("instance %s: start its init", l->inst.name);
-	while (n < sizeof buf && (r = read(sock, buf + n, sizeof buf - n)) != 0)
-		if (r > 0)
-			n += (size_t)r;
-		else if (errno != EINTR)
-			break;
-	if (n == 2 && !memcmp(buf, "D1", 2)) {
+	if (send(sock, "S", 1, MSG_NOSIGNAL) == 1)
+		n = read_to_eof(sock, buf, sizeof buf);
+	if (n == 2 && !memcmp(buf, "D1", 2) && !record_up(s)) {
 		info("instance %s started (PID %d)", l->inst.name, (int)pid);
 		exit(0);
 	}
@@ -978,7 +1029,7 @@ void instance_fork(struct launch *l)
 	}
 	close(sv[1]);
 	/* the image, the loop device, the logs: the init's, not ours */
-	fd_close_all(1, sv[0], -1, -1);
+	fd_close_all(1, sv[0], records_dir, -1);
 	starting(l, pid, sv[0]);
 }
 
@@ -1101,6 +1152,8 @@ void instance_join(struct launch *l)
 	close(dir);
 	if (!found)
 		die("instance %s: no such instance (vial instance list)", name);
+	if (s->flags & F_STARTING)
+		die("instance %s: not up yet (vial instance list)", name);
 	for (size_t i = 0; i < LEN(nss); i++)
 		if ((ns_fd[i] = as_root_open_proc_file(s->proc, nss[i].file)) < 0)
 			die_errno("instance %s: open its %s", name, nss[i].file);

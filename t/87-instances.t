@@ -227,8 +227,14 @@ g = list(f); g[1] = pid2.encode()
 open(d + "/fake", "wb").write(b"\0".join(g))
 h = list(f); h[2] = str(int(f[2]) + 1).encode()
 open(d + "/fake2", "wb").write(b"\0".join(h))
+k = list(f); k[4] = str(int(f[4]) | 8).encode()
+open(d + "/starting", "wb").write(b"\0".join(k))
 EOF
-chmod 600 "$RD/$UID1/fake" "$RD/$UID1/fake2"
+chmod 600 "$RD/$UID1/fake" "$RD/$UID1/fake2" "$RD/$UID1/starting"
+ivial exec instance://starting true
+is "$RC|$ERR" "255|vial: instance starting: not up yet (vial instance list)" \
+	"an instance not yet up (its record says so until its startscript runs) is not joined"
+rm -f "$RD/$UID1/starting"
 ivial exec instance://fake true
 is "$RC|$ERR" "255|vial: instance fake: no such instance (vial instance list)" \
 	"a record whose pid is now another instance's init (another start time) is not joined"
@@ -241,6 +247,21 @@ is "$RC|$ERR" "255|vial: instance fake2: no such instance (vial instance list)" 
 	"nor is a stale record stopped"
 check "the instances behind those pids are untouched" \
 	test -n "$P" -a -n "$P2" -a -e "/proc/$P" -a -e "/proc/$P2"
+
+# --- a start that fails after the launch began ----------------------------------------
+B=$T/badstart.sqfs
+unsquashfs -q -d "$T/badroot" "$IMG" >/dev/null
+mkdir -p "$T/badroot/.singularity.d"
+printf '#!/bin/sh\necho never\n' > "$T/badroot/.singularity.d/startscript"	# 0644: no exec
+mksquashfs "$T/badroot" "$B" -noappend -all-root -quiet >/dev/null && chmod 644 "$B"
+ivial instance start "$B" bad
+is "$RC|$ERR|$(records)" "255|vial: instance bad did not start: see $LOGD/bad.err|two web " \
+	"a startscript that cannot run: one line pointing to the log, 255, no record"
+like "$(cat "$LOGD/bad.err")" "^vial: /.singularity.d/startscript: cannot execute in $B: Permission denied\$" \
+	"the log says why"
+ivial instance start -B "$T/nonexistent:/x" "$INST" bad2
+is "$RC|$ERR|$(records)" "255|vial: bind $T/nonexistent: No such file or directory|two web " \
+	"a container that cannot be built: its one line, 255, no record"
 
 # --- stop ---------------------------------------------------------------------------
 ivial instance stop web
