@@ -379,14 +379,14 @@ static const struct opt opts[] = {
 	{ "test", 't', I, NULL, 0, set_inspect, "the test script" },
 	{ "json", 'j', I, NULL, 0, set_inspect, "as Apptainer's JSON" },
 	/* after instance list, instance stop */
-	{ "json", 'j', L, NULL, F(inst.json), NULL, "as Apptainer's JSON" },
-	{ "logs", 'l', L, NULL, F(inst.logs), NULL, "the paths of the logs" },
-	{ "all", 'a', S, NULL, F(inst.all), NULL, "every instance of yours" },
+	{ "json", 'j', L, NULL, F(inst.json), NULL, "list: as Apptainer's JSON" },
+	{ "logs", 'l', L, NULL, F(inst.logs), NULL, "list: the paths of the logs" },
+	{ "all", 'a', S, NULL, F(inst.all), NULL, "stop: every instance of yours" },
 	{ "signal", 's', S, "SIGNAL", F(inst.signal), opt_string,
-	  "send SIGNAL (default TERM), then wait" },
+	  "stop: send SIGNAL (default TERM), wait" },
 	{ "timeout", 't', S, "SECONDS", F(inst.timeout), opt_string,
-	  "then SIGKILL (default 10)" },
-	{ "force", 'F', S, NULL, F(inst.force), NULL, "SIGKILL at once" },
+	  "stop: then SIGKILL (default 10)" },
+	{ "force", 'F', S, NULL, F(inst.force), NULL, "stop: SIGKILL at once" },
 	/* what vial cannot honour: one line saying why */
 	{ "userns", 'u', A, NULL, 0, refuse, "not supported: vial is setuid root and makes "
 	  "no user namespace" },

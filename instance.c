@@ -67,7 +67,7 @@
 #define STARTSCRIPT "/.singularity.d/startscript"
 #define MAGIC "vial-instance 1"
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
-#define NAME_LEN 128		/* Apptainer's limit */
+#define NAME_LEN 128		/* a file name, with room to spare */
 #define DEFAULT_TIMEOUT 10	/* instance stop -t: Apptainer's default */
 #define KILL_WAIT 5		/* seconds SIGKILL may take */
 
@@ -342,6 +342,8 @@ static int verify(struct state *s)
 	struct pstat p;
 	int proc = as_root_open_proc(s->pid);
 
+	if (proc < 0 && errno != ENOENT)	/* not known gone: its record stays */
+		die_errno("instance %s: /proc/%d", s->name, (int)s->pid);
 	if (proc < 0)
 		return 0;
 	if (strcmp(s->boot, boot_id()) || proc_stat(proc, 1, &p) || p.start != s->start ||
