@@ -376,7 +376,7 @@ ipid=$(awk 'NR == 2 {print $2}' "$W/inst.list" 2>/dev/null)
 like "$(cat "$W/inst.list" 2>/dev/null)" "^jobinst +$ipid +$IMG\$" "the instance ran in the job"
 is "$(cat "$W/inst.join" 2>/dev/null)" "joined 2" \
 	"the job's command joined it (PID 2 beside its init)"
-check "the instance ends with its job" wait_for 20 inst_gone "${ipid:-0}"
+check "the instance ends with its job" eval '[ -n "$ipid" ] && wait_for 20 inst_gone "$ipid"'
 U 10 "$VIAL" instance list
 is "$OUT" "INSTANCE NAME    PID    IP    IMAGE" "and is no longer listed"
 clean "instance in a batch job"
