@@ -205,6 +205,17 @@ for i in $(seq 50); do [ -e "/proc/$s" ] || break; sleep 0.1; done
 check "a joined command dies with the vial that waits for it" test -n "$s" -a ! -e "/proc/$s"
 check "and the instance stays up" test -n "$P" -a -e "/proc/$P"
 
+# exec's options build the instance's container; a join sees them
+install -d -o $TU "$T/data" && echo here > "$T/data/f"
+ivial instance start --net --hostname inst-host -B "$T/data:/data" "$INST" opts
+P3=$(ipid opts)
+ivial exec instance://opts sh -c 'hostname; cat /data/f; ls /sys/class/net'
+is "$RC|$OUT" "0|inst-host
+here
+lo" "instance start takes exec's options (--hostname, -B, --net), and a join sees them"
+ivial instance stop opts
+check "(stopped)" gone "$P3"
+
 # --- another user ---------------------------------------------------------------
 run as $TU2 "$VIAL" instance list
 is "$RC|$OUT" "0|INSTANCE NAME    PID    IP    IMAGE" "another user's list does not show it"
