@@ -22,7 +22,7 @@ cleanup() {
 	rm -f /run/vial/instances/{$UID1,$UID2}/* 2>/dev/null
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null
 	[ -n "$CG" ] && rmdir "$CG" 2>/dev/null
-	rm -rf "${V:-/nonexistent}" "${PDT:-/nonexistent}"
+	rm -rf "${V:-/nonexistent}" "${PDT:-/nonexistent}" "/home/$TU/.vial" "/home/$TU2/.vial"
 	for d in "${made[@]}"; do rmdir "$d"; done
 	teardown
 }
