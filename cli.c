@@ -15,8 +15,9 @@
 
 #include "vial.h"
 
-/* before the verb (global), after exec|run|shell, inspect, run-help, a verb without options */
-enum { G = 1, A = 2, I = 4, H = 8, N = 16 };
+/* before the verb (global), after exec|run|shell (and instance start), inspect,
+ * run-help, a verb without options, instance list, instance stop */
+enum { G = 1, A = 2, I = 4, H = 8, N = 16, L = 32, S = 64 };
 
 struct opt {
 	const char *name;	/* --name */
@@ -37,6 +38,23 @@ static void *grow(void *p, size_t n, size_t size)
 	if (!p)
 		die("out of memory");
 	return p;
+}
+
+/*
+ * Memory the launch keeps to its end (vial is short-lived), chained from
+ * here: a string stored in a grown array stays reachable for the
+ * analyzer, which does not follow realloc's copy.
+ */
+static char *kept(size_t n)
+{
+	static struct chunk { struct chunk *next; char s[]; } *chunks;
+	struct chunk *c = malloc(sizeof *c + n);
+
+	if (!c)
+		die("out of memory");
+	c->next = chunks;
+	chunks = c;
+	return c->s;
 }
 
 static char *xstrdup(const char *s)
@@ -93,12 +111,10 @@ static const char *absolute(const char *src)
 		die_errno("bind %s: a relative source, and the working directory", src);
 	while (src[0] == '.' && src[1] == '/')
 		src += 2 + strspn(src + 2, "/");
-	if (!strcmp(src, ".") || !*src)
-		return xstrdup(cwd);
-	p = malloc(strlen(cwd) + strlen(src) + 2);
-	if (!p)
-		die("out of memory");
-	sprintf(p, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", src);
+	if (!strcmp(src, "."))
+		src = "";
+	p = kept(strlen(cwd) + strlen(src) + 2);
+	sprintf(p, "%s%s%s", cwd, *src && strcmp(cwd, "/") ? "/" : "", src);
 	return p;
 }
 
@@ -492,6 +508,15 @@ static const struct opt opts[] = {
 	{ "helpfile", 'H', I, NULL, 0, set_inspect, "the runscript's help" },
 	{ "test", 't', I, NULL, 0, set_inspect, "the test script" },
 	{ "json", 'j', I, NULL, 0, set_inspect, "as Apptainer's JSON" },
+	/* after instance list, instance stop */
+	{ "json", 'j', L, NULL, F(inst.json), NULL, "list: as Apptainer's JSON" },
+	{ "logs", 'l', L, NULL, F(inst.logs), NULL, "list: the paths of the logs" },
+	{ "all", 'a', S, NULL, F(inst.all), NULL, "stop: every instance of yours" },
+	{ "signal", 's', S, "SIGNAL", F(inst.signal), opt_string,
+	  "stop: send SIGNAL (default TERM), wait" },
+	{ "timeout", 't', S, "SECONDS", F(inst.timeout), opt_string,
+	  "stop: then SIGKILL (default 10)" },
+	{ "force", 'F', S, NULL, F(inst.force), NULL, "stop: SIGKILL at once" },
 	/* what vial cannot honour: one line saying why */
 	{ "userns", 'u', A, NULL, 0, refuse, "not supported: vial is setuid root and makes "
 	  "no user namespace" },
@@ -695,6 +720,9 @@ static const struct verb {
 	  "run SHELL, else /bin/bash --norc, else /bin/sh, with ARGs" },
 	{ "inspect", I, "IMAGE", "no options: its format (never mounted); else its metadata" },
 	{ "run-help", H, "IMAGE", "the runscript's help (/.singularity.d/runscript.help)" },
+	{ "instance", A | L | S, "start [options] IMAGE NAME [ARG...] | list [--json | --logs] "
+	  "[NAME] | stop [-s SIGNAL] [-t SECONDS] [-F] NAME | --all",
+	  "instances, as Apptainer's (then exec|run|shell instance://NAME [ARG...])" },
 	{ "config", N, "", "the compiled-in site policy" },
 	{ "version", N, "", "version and build facts" },
 	{ "help", N, "[VERB | IMAGE]", "this help, a verb's, or (as 2.x) an image's run-help" },
@@ -784,6 +812,24 @@ static void persona_set(const char *argv0, struct launch *l)
  * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
  * [args]. No verb: l->verb stays NULL (main prints the usage).
  */
+/* instance start|list|stop: what it does (instance.c judges it); the
+ * arguments it took. */
+static int instance_op(struct launch *l, int argc, char **argv)
+{
+	if (strcmp(l->verb, "instance") || !argc || argv[0][0] == '-')
+		return 0;
+	l->inst.op = argv[0];
+	return 1;
+}
+
+/* Which options follow the verb: instance's depend on what it does. */
+static int scope(const struct launch *l, const struct verb *v)
+{
+	if (!l->inst.op)
+		return v->scope;
+	return !strcmp(l->inst.op, "list") ? L : !strcmp(l->inst.op, "stop") ? S : A;
+}
+
 void cli_parse(int argc, char **argv, struct launch *l)
 {
 	const struct verb *v;
@@ -800,17 +846,18 @@ void cli_parse(int argc, char **argv, struct launch *l)
 		return;
 	if (!(v = verb_find(l->verb)))
 		verb_refuse(l->verb);
+	i += instance_op(l, argc - i, argv + i);
 	while (i < argc && argv[i][0] == '-' && argv[i][1]) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
 		}
-		i += opt_one(l, v->scope, argv + i);
+		i += opt_one(l, scope(l, v), argv + i);
 	}
 	if (i < argc)
 		l->img.path = argv[i++];
 	l->argv = argv + i;
-	if (l->img.path && !l->help)
+	if (l->img.path && !l->help && strncmp(l->img.path, INSTANCE_URI, strlen(INSTANCE_URI)))
 		refuse_uri(l->img.path, l->envp);
 	if (!l->help && !l->img.path && !strncmp(v->args, "IMAGE", 5))
 		die("%s: no image given (see %s help %s)", l->verb, self, l->verb);
@@ -873,10 +920,12 @@ void cli_usage(FILE *f)
 	fputs("  run-singularity [options] IMAGE [ARG...]\n      vial linked so: run\n"
 	      "global options:\n", f);
 	usage_opts(f, G);
-	fputs("options of exec, run and shell (--flag=false: off):\n", f);
+	fputs("options of exec, run, shell and instance start (--flag=false: off):\n", f);
 	usage_opts(f, A);
 	fputs("options of inspect (none: vial's own summary, never mounted):\n", f);
 	usage_opts(f, I);
+	fputs("options of instance list and instance stop:\n", f);
+	usage_opts(f, L | S);
 	fputs("      --                       end of options\n"
 	      "refused, with a line saying why:\n", f);
 	refused_opts(f);

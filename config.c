@@ -19,6 +19,7 @@ const struct policy policy = {
 	.writable_tmpfs_size = WRITABLE_TMPFS_SIZE,
 	.linger = LOOP_LINGER,
 	.linger_dir = LINGER_DIR,
+	.instance_dir = INSTANCE_DIR,
 	.nv_libs = NV_LIBS,
 	.n_nv_libs = LEN(NV_LIBS),
 	.nv_bins = NV_BINS,

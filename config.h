@@ -92,6 +92,16 @@ static const struct protected_dir PROTECTED_DIRS[] = {
 #define LINGER_DIR "/run/vial"
 
 /*
+ * Where vial keeps the record of each running instance (`vial instance
+ * start`): INSTANCE_DIR/UID/NAME, its init's pid and start time. vial
+ * makes the directories, root's, mode 0700, below directories only root
+ * can write, and refuses them if others could write there: a record is
+ * root's word on which process a user may join. On a tmpfs (/run) they
+ * go with a reboot, as the instances do. Default: "/run/vial/instances".
+ */
+#define INSTANCE_DIR "/run/vial/instances"
+
+/*
  * Host directory under which vial mounts its private staging tmpfs. The
  * mount exists only in the container's own mount namespace; the host
  * never sees it. It must exist on every node. Default: "/tmp".

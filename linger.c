@@ -35,38 +35,11 @@
 
 /*
  * LINGER_DIR, made if missing: root's, writable by nobody else, and below
- * directories only root can write (a user who could swap a component for
- * a symlink would steer root's mkdir and file creation).
+ * directories only root can write (protect_dir_make).
  */
 static int state_dir(void)
 {
-	char parent[PATH_MAX], *name;
-	int fd = protect_dir_open(policy.linger_dir, 0), up, rc;
-
-	if (fd >= 0)
-		return fd;
-	snprintf(parent, sizeof parent, "%s", policy.linger_dir);
-	name = strrchr(parent, '/');
-	if (!name || !name[1])
-		die("%s (LINGER_DIR) must be an absolute path", policy.linger_dir);
-	*name++ = 0;
-	up = protect_dir_open(*parent ? parent : "/", 0);
-	if (up < 0)
-		die("%s (LINGER_DIR) must lie below directories only root can write",
-		    policy.linger_dir);
-	priv_raise();
-	rc = mkdirat(up, name, 0755);
-	if (rc == 0)	/* root's group too, not our egid */
-		rc = fchownat(up, name, 0, 0, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	if (rc && errno != EEXIST)
-		die_errno("make %s (LINGER_DIR)", policy.linger_dir);
-	close(up);
-	fd = protect_dir_open(policy.linger_dir, 0);
-	if (fd < 0)
-		die("%s (LINGER_DIR) must be root's own directory, not writable by others",
-		    policy.linger_dir);
-	return fd;
+	return protect_dir_make(policy.linger_dir, "LINGER_DIR", 0755);
 }
 
 /* In a namespace of its own, the image alone: mounted and made the root. */

@@ -210,6 +210,7 @@ static void print_config(void)
 		       policy.linger, policy.linger_dir);
 	else
 		printf("loop devices linger: no\n");
+	printf("instance records: %s\n", policy.instance_dir);
 	gpu_print_config();
 	seal_print_config();
 }
@@ -326,6 +327,27 @@ static void seal_start(const struct launch *l)
 	seal_fds();
 }
 
+/*
+ * exec|run|shell instance://NAME: into a running instance (instance.c
+ * checks it is the caller's and the same process, and joins its PID
+ * namespace); the command forked into it, the rest as any launch with
+ * --pid: the outer vial waits, unprivileged; the command's process joins
+ * the other namespaces as root, then drops every privilege for good.
+ */
+static _Noreturn void launch_join(struct launch *l)
+{
+	instance_join(l);
+	choose_command(l);
+	if (l->img.protected)	/* a protected run, however it is entered */
+		protect_audit(&l->img, l->argv, l->cwd);
+	init_fork();
+	instance_enter();
+	fd_close_all(1, init_pipe(), -1, -1);
+	priv_drop_forever(NULL);	/* an instance is never sealed */
+	instance_joined(l);
+	exec_command(l);
+}
+
 static void launch(struct launch *l)
 {
 	/* inspect with a flag reads files in the image: it mounts it */
@@ -337,6 +359,8 @@ static void launch(struct launch *l)
 	self_check();
 	if (!getcwd(l->cwd, sizeof l->cwd))
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
+	if (!strncmp(l->img.path, INSTANCE_URI, strlen(INSTANCE_URI)))
+		launch_join(l);
 	/* Namespaces first, so every fd vial opens (the image too) is in
 	 * the mount namespace it will mount in. */
 	if (mounts)
@@ -349,7 +373,11 @@ static void launch(struct launch *l)
 		image_inspect(&l->img);
 		exit(0);
 	}
-	if (!inspect)
+	/* A sealed run has no way in from the host: no setns into it either. */
+	if (l->inst.start && l->img.sealed)
+		die("%s: no instances of a sealed protected image (nothing may join its runs)",
+		    l->img.path);
+	if (!inspect && !l->inst.start)	/* an instance runs its startscript */
 		choose_command(l);
 	image_check_policy(&l->img);
 	if (l->img.sealed)
@@ -358,19 +386,27 @@ static void launch(struct launch *l)
 		protect_audit(&l->img, l->argv, l->cwd);
 	if (l->img.fmt != FMT_DIR)	/* a directory is bound, not attached */
 		loop_attach(&l->img, &l->loop);
-	if (policy.linger && policy.share_loops && l->img.fmt != FMT_DIR)
+	/* An instance holds its image as long as it runs: no holder. */
+	if (policy.linger && policy.share_loops && l->img.fmt != FMT_DIR && !l->inst.start)
 		l->linger_go = linger_hold(&l->img, &l->loop);
 	ns_isolate(l);
-	if (l->pid)
+	if (l->inst.start)
+		instance_fork(l);	/* the caller's vial waits until it is up */
+	else if (l->pid)
 		init_fork();	/* the outer vial waits there, unprivileged */
 	ns_build(l);
 	/* The tree is built: vial's own fds (the image, host directories)
 	 * go before the ids become the caller's. */
-	fd_close_all(1, l->linger_go, init_pipe(), -1);
+	if (l->inst.start)
+		instance_detach(l);	/* an instance keeps none of the caller's either */
+	else
+		fd_close_all(1, l->linger_go, init_pipe(), -1);
 	priv_drop_forever(l->img.sealed ? &l->img : NULL);
 	if (inspect)
 		inspect_print(l);
-	if (l->pid)
+	if (l->inst.start)
+		instance_init(l);	/* its PID 1; returns in the startscript's process */
+	else if (l->pid)
 		init_run(l->linger_go);	/* PID 1 reaps and relays there */
 	exec_command(l);
 }
@@ -408,6 +444,15 @@ static void config(struct launch *l)
 	}
 }
 
+/* instance start|list|stop: list and stop end in instance.c; start
+ * builds its container as a launch does. */
+static void instance(struct launch *l)
+{
+	self_check();
+	instance_command(l);
+	launch(l);
+}
+
 /* What each verb does (cli.c's table says what it takes). */
 static const struct {
 	const char *name;
@@ -415,7 +460,7 @@ static const struct {
 } verb_run[] = {
 	{ "exec", launch }, { "run", launch }, { "shell", launch }, { "inspect", launch },
 	{ "run-help", run_help }, { "help", help }, { "version", version },
-	{ "--version", version }, { "config", config },
+	{ "--version", version }, { "config", config }, { "instance", instance },
 };
 
 int main(int argc, char **argv, char **envp)

@@ -337,6 +337,75 @@ int protect_dir_open(const char *path, int writable)
 	return fd;
 }
 
+/* `name` in `up`, made root's (root:root, `mode`) if missing: 0, or -1 and errno. */
+static int mkdir_root(int up, const char *name, mode_t mode)
+{
+	int rc;
+
+	priv_raise();
+	rc = mkdirat(up, name, mode);
+	if (rc == 0)	/* root's group too, not our egid */
+		rc = fchownat(up, name, 0, 0, AT_SYMLINK_NOFOLLOW);
+	priv_lower();
+	return rc && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * The directory `path`, made 0755 if missing, with any missing one above
+ * it; each checked as protect_dir_open checks it (root's all the way,
+ * writable by root alone) before root makes anything in it: a user who
+ * could swap a component for a symlink would steer root's mkdirat.
+ * Returns an O_PATH fd, or -1.
+ */
+static int dir_make(const char *path)
+{
+	char parent[PATH_MAX], *name;
+	int fd = protect_dir_open(path, 0), up, rc;
+
+	if (fd >= 0 || snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent)
+		return fd;
+	name = strrchr(parent, '/');
+	if (!name || !name[1])
+		return -1;
+	*name++ = 0;
+	up = dir_make(*parent ? parent : "/");
+	if (up < 0)
+		return -1;
+	rc = mkdir_root(up, name, 0755);
+	close(up);
+	return rc ? -1 : protect_dir_open(path, 0);
+}
+
+/*
+ * A directory where vial keeps state as root (LINGER_DIR, INSTANCE_DIR:
+ * config option `what`), made root's with `mode` if missing, below
+ * directories only root can write (dir_make makes those that are missing).
+ * One line and exit 255 if it cannot be root's alone. Returns an O_PATH fd.
+ */
+int protect_dir_make(const char *path, const char *what, mode_t mode)
+{
+	char parent[PATH_MAX], *name;
+	int fd = protect_dir_open(path, 0), up;
+
+	if (fd >= 0)
+		return fd;
+	snprintf(parent, sizeof parent, "%s", path);
+	name = strrchr(parent, '/');
+	if (path[0] != '/' || !name || !name[1])
+		die("%s (%s) must be an absolute path", path, what);
+	*name++ = 0;
+	up = dir_make(*parent ? parent : "/");
+	if (up < 0)
+		die("%s (%s) must lie below directories only root can write", path, what);
+	if (mkdir_root(up, name, mode))
+		die_errno("make %s (%s)", path, what);
+	close(up);
+	fd = protect_dir_open(path, 0);
+	if (fd < 0)
+		die("%s (%s) must be root's own directory, not writable by others", path, what);
+	return fd;
+}
+
 /*
  * The open itself: root's, or on root-squashed NFS the caller's with the
  * image group as fsgid (the server squashes root, not that group). The

@@ -71,6 +71,7 @@ struct policy {			/* filled from config.h by config.c */
 	const char *writable_tmpfs_size;	/* --writable-tmpfs's cap */
 	unsigned linger;		/* LOOP_LINGER seconds; 0: off */
 	const char *linger_dir;
+	const char *instance_dir;	/* INSTANCE_DIR */
 	const char *const *nv_libs, *const *nv_bins;	/* --nv: names to find */
 	size_t n_nv_libs, n_nv_bins;
 	const char *const *rocm_libs, *const *rocm_bins;	/* --rocm */
@@ -121,13 +122,19 @@ struct launch {
 	int no_home, contain, cleanenv, pid, ipc, net, writable_tmpfs;
 	unsigned inspect;	/* inspect --labels ...: inspect_bit()s, INSPECT_JSON */
 	int nv, rocm;		/* --nv, --rocm: the host's GPU driver inside */
-	int linger_go;		/* to a LOOP_LINGER holder: "launched"; or -1 */
+	int linger_go;		/* to a LOOP_LINGER holder, or to `instance start`'s
+				   waiting vial: "launched"; or -1 */
 	int help;		/* VERB --help: that verb's help */
 	const char *prompt;	/* PS1 of shell: "vial> ", or Singularity's, Apptainer's */
 	int ntarget;		/* target mode (root only): run as target[0], groups target[1..] */
 	uid_t target_uid;
 	int target_uid_set;
 	gid_t target[64];
+	struct {		/* vial instance OP ...; exec instance://NAME */
+		const char *op, *name, *signal, *timeout;
+		int start;	/* instance start: the launch builds an instance */
+		int all, force, json, logs;	/* stop --all, --force; list --json, --logs */
+	} inst;
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
 
@@ -212,6 +219,7 @@ int protect_sealed_path(const char *path);
 void protect_readable(const char *path, const struct stat *st);
 int protect_dir_open(const char *path, int writable);
 const char *protect_why(void);
+int protect_dir_make(const char *path, const char *what, mode_t mode);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
 /* loop.c */
@@ -285,6 +293,16 @@ void gpu_print_config(void);
 void init_fork(void);
 int init_pipe(void);
 void init_run(int go);
+
+/* instance.c: vial instance start|list|stop, instance://NAME */
+#define INSTANCE_URI "instance://"
+void instance_command(struct launch *l);
+void instance_fork(struct launch *l);
+void instance_detach(struct launch *l);
+void instance_init(struct launch *l);
+void instance_join(struct launch *l);
+void instance_enter(void);
+void instance_joined(const struct launch *l);
 
 /* env.c */
 char **env_build(const struct launch *l);

@@ -93,6 +93,13 @@ unsigned inspect_bit(const char *flag) { return flag[0] ? 1 : 0; }
 void inspect_print(const struct launch *l) { (void)l; abort(); }
 void gpu_print_config(void) { abort(); }
 unsigned check_node(void) { abort(); }
+void instance_command(struct launch *l) { (void)l; abort(); }
+void instance_fork(struct launch *l) { (void)l; abort(); }
+void instance_detach(struct launch *l) { (void)l; abort(); }
+void instance_init(struct launch *l) { (void)l; abort(); }
+void instance_join(struct launch *l) { (void)l; abort(); }
+void instance_enter(void) { abort(); }
+void instance_joined(const struct launch *l) { (void)l; abort(); }
 
 static void fuzz_exit(int status)
 {

@@ -363,6 +363,43 @@ else
 	todo "with --pid, exit 3 inside a task is srun's exit status" "vial does not take --pid yet"
 fi
 
+# --- an instance started in a job ends with the job. Slurm ends the
+# step's processes (here proctrack/linuxproc: the tree under the batch
+# script, which a detached instance has left; with proctrack/cgroup the
+# step's cgroup, which it has not), then its slurmstepd exits; the
+# instance's init watches that slurmstepd and ends the instance with it.
+inst_gone() { [ ! -e "/proc/$1" ]; }
+cat > "$W/inst.sh" <<EOF
+#!/bin/sh
+$VIAL instance start $IMG jobinst || exit 1
+$VIAL instance list jobinst > $W/inst.list
+$VIAL exec instance://jobinst sh -c 'echo "joined \$\$"' > $W/inst.join
+exec sleep \${1:-0}
+EOF
+U 60 sbatch --wait --parsable -o "$W/inst.out" "$W/inst.sh"
+is "$RC" 0 "a batch job that starts an instance and joins it completes"
+ipid=$(awk 'NR == 2 {print $2}' "$W/inst.list" 2>/dev/null)
+like "$(cat "$W/inst.list" 2>/dev/null)" "^jobinst +$ipid +$IMG\$" "the instance ran in the job"
+is "$(cat "$W/inst.join" 2>/dev/null)" "joined 2" \
+	"the job's command joined it (PID 2 beside its init)"
+check "the instance ends with its job" eval '[ -n "$ipid" ] && wait_for 20 inst_gone "$ipid"'
+U 10 "$VIAL" instance list
+is "$OUT" "INSTANCE NAME    PID    IP    IMAGE" "and is no longer listed"
+clean "instance in a batch job"
+rm -f "$W/inst.list" "$W/inst.join"
+U 30 sbatch --parsable -o "$W/inst2.out" "$W/inst.sh" 300
+id=$OUT
+wait_for 30 test -s "$W/inst.join"
+ipid=$(awk 'NR == 2 {print $2}' "$W/inst.list" 2>/dev/null)
+check "an instance runs in a job that is still running" test -n "$ipid" -a -e "/proc/${ipid:-0}"
+U 30 scancel "$id"
+wait_for 30 job_done "$id"
+check "scancel of the job ends the instance too" eval \
+	'[ -n "$ipid" ] && wait_for 20 inst_gone "$ipid"'
+
+clean "instance in a cancelled job"
+rm -f "$W/inst.list" "$W/inst.join"
+
 # --- MPI: Open MPI's mpirun starts 4 ranks, each a vial container
 cat > "$W/rank.sh" <<'EOF'
 . /etc/os-release
