@@ -720,9 +720,11 @@ static const struct verb {
 	  "run SHELL, else /bin/bash --norc, else /bin/sh, with ARGs" },
 	{ "inspect", I, "IMAGE", "no options: its format (never mounted); else its metadata" },
 	{ "run-help", H, "IMAGE", "the runscript's help (/.singularity.d/runscript.help)" },
-	{ "instance", A | L | S, "start [options] IMAGE NAME [ARG...] | list [--json | --logs] "
-	  "[NAME] | stop [-s SIGNAL] [-t SECONDS] [-F] NAME | --all",
-	  "instances, as Apptainer's (then exec|run|shell instance://NAME [ARG...])" },
+	{ "instance", A | L | S, "start [options] IMAGE NAME [ARG...]\n"
+	  "  instance list [--json | --logs] [NAME]\n"
+	  "  instance stop [-s SIGNAL] [-t SECONDS] [-F] NAME | --all\n"
+	  "  exec|run|shell [options] instance://NAME [ARG...]",
+	  "instances, as Apptainer's: start, list, stop, and run in one" },
 	{ "config", N, "", "the compiled-in site policy" },
 	{ "version", N, "", "version and build facts" },
 	{ "help", N, "[VERB | IMAGE]", "this help, a verb's, or (as 2.x) an image's run-help" },
@@ -947,7 +949,8 @@ void cli_help(FILE *f, const char *name)
 		return;
 	}
 	fprintf(f, "usage: %s %s%s%s\n       %s\n", self, v->name,
-		v->scope & (A | I) ? " [options] " : " ", v->args, v->what);
+		v->scope & (A | I) && !strstr(v->args, "[options]") ? " [options] " : " ",
+		v->args, v->what);
 	if (v->scope & (A | I)) {
 		fputs("options (--flag=false: off):\n", f);
 		usage_opts(f, v->scope);

@@ -88,10 +88,10 @@ records() { ls -A "$RD/${1:-$UID1}" 2>/dev/null | tr '\n' ' '; }
 logs() { ls -A "/home/$TU/.vial/instances/logs/$(uname -n)/$TU" 2>/dev/null | tr '\n' ' '; }
 
 run as $TU "$VIAL" help
-like "$OUT" "vial \\[global options\\] instance start \\[options\\] IMAGE NAME \\[ARG...\\]
- +vial instance list \\[--json \\| --logs\\] \\[NAME\\]
- +vial instance stop \\[-s SIGNAL\\] \\[-t SECONDS\\] \\[-F\\] NAME \\| --all
- +vial exec\\|run\\|shell \\[options\\] instance://NAME" "vial help shows the instance commands"
+like "$OUT" "^  instance start \\[options\\] IMAGE NAME \\[ARG...\\]
+  instance list \\[--json \\| --logs\\] \\[NAME\\]
+  instance stop \\[-s SIGNAL\\] \\[-t SECONDS\\] \\[-F\\] NAME \\| --all
+  exec\\|run\\|shell \\[options\\] instance://NAME" "vial help shows the instance commands"
 
 # --- start, list ---------------------------------------------------------------
 OUT=$( (as $TU timeout 30 "$VIAL" instance start "$INST" web a b 7>"$T/fd7") 2>&1); RC=$?
