@@ -104,6 +104,8 @@ for dump in 0 1 2; do
 		[ "$RC" = 2 ] || diag "$OUT"
 	done
 	kill "$cmd" 2>/dev/null; wait "$BG" 2>/dev/null; BG=
+	# (the unsealed run's build lingers: its holder goes LOOP_LINGER s after)
+	for i in $(seq 50); do pgrep -u $TU -x vial-linger >/dev/null || break; sleep 0.1; done
 	clean "--pid $kind protected run, suid_dumpable=$dump"
 done
 
