@@ -30,7 +30,6 @@ struct opt {
 };
 
 static int persona;		/* called as singularity, apptainer or run-singularity */
-static const char *self = "vial";	/* the command to name in hints: vial, singularity, ... */
 
 static void *grow(void *p, size_t n, size_t size)
 {
@@ -577,8 +576,8 @@ static void apply(struct launch *l, const struct opt *o, char *value, int on)
 static _Noreturn void unknown(const struct launch *l, const char *arg)
 {
 	if (l->verb)
-		die("%s: unknown option %s (see %s help)", l->verb, arg, self);
-	die("unknown option %s (see %s help)", arg, self);
+		die("%s: unknown option %s (see %s help)", l->verb, arg, cmdname);
+	die("unknown option %s (see %s help)", arg, cmdname);
 }
 
 static char *need(const struct opt *o, char *arg)
@@ -775,7 +774,7 @@ static _Noreturn void verb_refuse(const char *name)
 	for (size_t i = 0; i < LEN(not_here); i++)
 		if (!strcmp(not_here[i].name, name))
 			die("%s: not supported here; %s", name, not_here[i].why);
-	die("unknown command %s (see %s help)", name, self);
+	die("unknown command %s (see %s help)", name, cmdname);
 }
 
 static int called_as(const char *argv0, const char *name)
@@ -802,9 +801,9 @@ static void persona_set(const char *argv0, struct launch *l)
 		persona = 1;
 		snprintf(prefix, sizeof prefix, "%s (vial)", names[i]);
 		progname = prefix;
-		self = i == 1 ? "apptainer" : "singularity";
+		cmdname = i == 1 ? "apptainer" : "singularity";
 	}
-	l->prompt = !persona ? "vial> " : !strcmp(self, "apptainer") ? "Apptainer> "
+	l->prompt = !persona ? "vial> " : !strcmp(cmdname, "apptainer") ? "Apptainer> "
 								     : "Singularity> ";
 }
 
@@ -860,9 +859,9 @@ void cli_parse(int argc, char **argv, struct launch *l)
 	if (l->img.path && !l->help && strncmp(l->img.path, INSTANCE_URI, strlen(INSTANCE_URI)))
 		refuse_uri(l->img.path, l->envp);
 	if (!l->help && !l->img.path && !strncmp(v->args, "IMAGE", 5))
-		die("%s: no image given (see %s help %s)", l->verb, self, l->verb);
+		die("%s: no image given (see %s help %s)", l->verb, cmdname, l->verb);
 	if (!l->help && !strcmp(l->verb, "exec") && !l->argv[0])
-		die("exec: no command given (%s exec IMAGE COMMAND [ARG...])", self);
+		die("exec: no command given (%s exec IMAGE COMMAND [ARG...])", cmdname);
 	from_env(l);
 }
 
@@ -913,7 +912,7 @@ static void refused_opts(FILE *f)
 
 void cli_usage(FILE *f)
 {
-	fprintf(f, "usage: %s [global options] VERB [options] IMAGE [ARG...]\n", self);
+	fprintf(f, "usage: %s [global options] VERB [options] IMAGE [ARG...]\n", cmdname);
 	for (size_t i = 0; i < LEN(verbs); i++)
 		fprintf(f, "  %s%s%s\n      %s\n", verbs[i].name, *verbs[i].args ? " " : "",
 			verbs[i].args, verbs[i].what);
@@ -946,7 +945,7 @@ void cli_help(FILE *f, const char *name)
 		cli_usage(f);
 		return;
 	}
-	fprintf(f, "usage: %s %s%s%s\n       %s\n", self, v->name,
+	fprintf(f, "usage: %s %s%s%s\n       %s\n", cmdname, v->name,
 		v->scope & (A | I) ? " [options] " : " ", v->args, v->what);
 	if (v->scope & (A | I)) {
 		fputs("options (--flag=false: off):\n", f);

@@ -1,11 +1,10 @@
 /*
  * vial: run a command inside a container image.
- * The command line, the launch sequence as one function, error reporting.
+ * The launch sequence as one function, and the verbs that run it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,66 +18,8 @@
 #include "vial.h"
 
 extern char **environ;
-int verbose, quiet;
-/* The name the user typed, as every message starts: cli_parse sets it. */
-const char *progname = "vial";
 
 #define STACK_NEED (48 * 1024)	/* past what exec put there */
-
-static void vmsg(const char *fmt, va_list ap, int err, const char *what)
-{
-	char buf[1024];
-
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	if (err)
-		dprintf(2, "%s: %s%s: %s\n", progname, what, buf, strerror(err));
-	else
-		dprintf(2, "%s: %s%s\n", progname, what, buf);
-}
-
-_Noreturn void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "");
-	va_end(ap);
-	_exit(255);
-}
-
-_Noreturn void die_errno(const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmsg(fmt, ap, e, "");
-	va_end(ap);
-	_exit(255);
-}
-
-void debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!verbose)
-		return;
-	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "");
-	va_end(ap);
-}
-
-/* What the caller may want to know, unless -q/-s. */
-void warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (quiet)
-		return;
-	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "warning: ");
-	va_end(ap);
-}
 
 /*
  * vial's deepest call chain needs some 40 KiB of stack (measured: a

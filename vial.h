@@ -138,7 +138,7 @@ struct launch {
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
 
-/* main.c */
+/* msg.c: one line on stderr */
 /* noreturn and printf-like, for the compiler and for cppcheck alike */
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, ...);
@@ -146,6 +146,7 @@ __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
 extern int verbose, quiet;
 extern const char *progname;	/* what messages start with: "vial", or "singularity (vial)" */
+extern const char *cmdname;	/* what hints name: vial, singularity or apptainer */
 
 /* check.c: `vial config` as root checks the node */
 unsigned check_node(void);

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define FUZZ_VIAL_DIE		/* main.c's die(), its _exit() caught below */
+#define FUZZ_VIAL_DIE		/* msg.c's die(), its _exit() caught below */
 #include "harness.h"
 
-/* main.c and env.c as they are, with their exits, output, allocations and
+/* main.c, msg.c and env.c as they are, with their exits, output, allocations and
  * the container's file tests routed to the harness. */
 static __attribute__((noreturn)) void fuzz_exit(int status);
 static int fuzz_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -40,6 +40,7 @@ static int fuzz_access(const char *path, int mode);
 #define BUILD_CC "clang"
 #define CAPNG_VERSION "none"
 #include "../main.c"
+#include "../msg.c"
 #include "../cli.c"
 #include "../env.c"
 #undef _exit

@@ -78,7 +78,7 @@ static FUZZ_UNUSED __attribute__((noreturn)) void fuzz_died(int err)
 	longjmp(fuzz_jmp, 1);
 }
 
-#ifndef FUZZ_VIAL_DIE	/* else the harness includes main.c's own die() */
+#ifndef FUZZ_VIAL_DIE	/* else the harness includes msg.c's own die() */
 void die(const char *fmt, ...)
 {
 	va_list ap;
