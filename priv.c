@@ -232,7 +232,7 @@ static void drop_bounding_set(void)
  * The permanent drop: the caller's groups, gids and uids (real, effective,
  * saved), every capability set empty including bounding and ambient,
  * no_new_privs, not dumpable, and then proof that root cannot come back.
- * A `sealed` run first enters a user namespace that root makes (seal.c):
+ * A `sealed` run first enters a user namespace that root makes (privop.c):
  * its ids change there, where 0 is unmapped, so setuid does not clear the
  * capability sets by itself (only an exec would): capng clears them, and
  * capget proves it.
@@ -249,7 +249,7 @@ void priv_drop_forever(const struct image *sealed)
 	if (setgroups(user.ngroups, user.groups))
 		die_errno("setgroups");
 	if (sealed)
-		seal_userns(sealed->path);
+		priv_userns(sealed->path);
 	drop_bounding_set();
 	capng_clear(CAPNG_SELECT_ALL);
 	rc = capng_change_id(user.uid, user.gid, CAPNG_CLEAR_AMBIENT);

@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +25,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/landlock.h>
 
 #include "vial.h"
-
-#define MAX_EXTENTS 340		/* what a uid_map or gid_map may hold (Linux 4.15+) */
 
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
@@ -58,7 +54,7 @@ long seal_sysctl(const char *path)
 }
 
 /* The kernel refuses the sealed run's user namespace: say why, once. */
-static _Noreturn void no_userns(const char *image, int err)
+_Noreturn void seal_refused(const char *image, int err)
 {
 	if (seal_sysctl("/proc/sys/user/max_user_namespaces") < 0)
 		die("%s: a sealed protected image needs user namespaces, and this kernel "
@@ -80,7 +76,7 @@ void seal_host_check(const char *image)
 		die("%s: a sealed protected image does not run while fs.suid_dumpable is 1 "
 		    "(an admin can set it to 0 or 2: sysctl fs.suid_dumpable=0)", image);
 	if (seal_sysctl("/proc/sys/user/max_user_namespaces") <= 0)
-		no_userns(image, ENOSPC);
+		seal_refused(image, ENOSPC);
 }
 
 /* Why an inherited fd may not pass into a sealed run; NULL: it may. */
@@ -142,103 +138,6 @@ static void seal_fd(int fd, const void *arg)
 void seal_fds(void)
 {
 	fd_each(seal_fd, NULL);
-}
-
-/* Write `s` whole into the file `name` of the directory `dir`. */
-static int write_file(int dir, const char *name, const char *s)
-{
-	size_t len = strlen(s);
-	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = write(fd, s, len) == (ssize_t)len ? 0 : -1;
-	if (close(fd))
-		rc = -1;
-	return rc;
-}
-
-/* uid_map and gid_map: the caller's uid, their gid and groups, each to itself. */
-static int write_maps(int proc, const struct user *u)
-{
-	char map[MAX_EXTENTS * 24 + 32];
-	size_t n = 0;
-	int lines = 1;
-
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
-	if (write_file(proc, "uid_map", map))
-		return -1;
-	n = (size_t)snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
-	/* Groups beyond what a map holds still grant access, unnamed. */
-	for (int i = 0; i < u->ngroups && lines < MAX_EXTENTS; i++) {
-		int dup = u->groups[i] == u->gid;
-		for (int j = 0; j < i && !dup; j++)
-			dup = u->groups[j] == u->groups[i];
-		if (dup)
-			continue;
-		n += (size_t)snprintf(map + n, sizeof map - n, "%u %u 1\n",
-				      (unsigned)u->groups[i], (unsigned)u->groups[i]);
-		lines++;
-	}
-	return write_file(proc, "gid_map", map);
-}
-
-/*
- * The mapper, a child still root in the parent namespace: only such a
- * process may write another's maps (one that has just unshared may map
- * nothing but its own euid), and a map file opened before the unshare
- * would name the old namespace. All its ids are root's, so the caller can
- * neither signal nor trace it.
- */
-static _Noreturn void mapper(pid_t parent, int go, int done)
-{
-	char p[32], c;
-	int proc;
-
-	snprintf(p, sizeof p, "/proc/%d", (int)parent);
-	if (setresuid(0, 0, 0) || (proc = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		_exit(1);
-	if (read(go, &c, 1) != 1 || write_maps(proc, priv_user()) ||
-	    write(done, "1", 1) != 1)
-		_exit(1);
-	_exit(0);
-}
-
-/*
- * Into a new user namespace, as root (so root owns it), mapping only the
- * caller's ids; 0 stays unmapped: nothing inside can ever be root. Called
- * raised, after setgroups (the groups come along unmapped or not: they
- * still grant access), before the ids change. Nothing inside may make a
- * user namespace of its own either (the filter says so too).
- */
-void seal_userns(const char *image)
-{
-	int go[2], done[2], st;
-	pid_t self = getpid(), pid;
-	char c;
-
-	if (pipe2(go, O_CLOEXEC) || pipe2(done, O_CLOEXEC))
-		die_errno("pipe");
-	if ((pid = fork()) < 0)
-		die_errno("fork");
-	if (pid == 0) {
-		close(go[1]);
-		close(done[0]);
-		mapper(self, go[0], done[1]);
-	}
-	close(go[0]);
-	close(done[1]);
-	if (unshare(CLONE_NEWUSER))
-		no_userns(image, errno);
-	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1)
-		die("%s: the sealed run's user namespace could not be mapped", image);
-	close(go[1]);
-	close(done[0]);
-	if (waitpid(pid, &st, 0) != pid || st)
-		die("%s: the sealed run's user namespace could not be mapped", image);
-	/* Per namespace: 0 here refuses any nested one (ENOSPC). */
-	if (write_file(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
-		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
 }
 
 /* Landlock's ABI on this kernel: 0 when there is none (off, or too old). */

@@ -181,6 +181,36 @@ int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
 void priv_drop_forever(const struct image *sealed);
 void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n);
 
+/* privop.c: every act vial does as root, one function each, on fds */
+struct group;
+void priv_mount_ns(int private);
+void priv_unshare(int flags, const char *hostname);
+int priv_setns(int fd, int type);
+void priv_userns(const char *image);
+int priv_stage(int dir, const char *data);
+int priv_mount(const char *src, const char *type, int at, unsigned long flags,
+	       const char *data);
+int priv_bind(int src, int at, int moved);
+int priv_clone(int fd);
+int priv_setattr(int fd, unsigned long flags);
+int priv_remount(int fd, unsigned long flags);
+int priv_detach(int fd);
+void priv_pivot(int root);
+int priv_look(int dir, const char *name, int flags);
+int priv_stat(int dir, const char *name, struct stat *st);
+int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own);
+int priv_create(int dir, const char *name, mode_t mode, const struct stat *own);
+void priv_fill_dev(int dev);
+int priv_state_mkdir(int dir, const char *name, mode_t mode);
+int priv_state_open(int dir, const char *name, int flags);
+int priv_state_unlink(int dir, const char *name);
+int priv_proc_open(int dir, const char *name, int flags);
+int priv_open_image(int dir, const char *name, const struct group *group);
+int priv_loop_open(const char *path, int flags);
+int priv_loop_node(unsigned n);
+int priv_loop_attach(const struct loopdev *ld, const struct image *img);
+int priv_loop_status(const struct loopdev *ld, const struct image *img);
+
 /* image.c */
 void image_open(struct image *img);
 void image_probe(struct image *img);
@@ -259,7 +289,7 @@ void confine_protected(void);
 long seal_sysctl(const char *path);
 void seal_host_check(const char *image);
 void seal_fds(void);
-void seal_userns(const char *image);
+__attribute__((noreturn)) void seal_refused(const char *image, int err);
 int seal_landlock_abi(void);
 void seal_landlock(void);
 int seal_print_config(void);
