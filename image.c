@@ -268,47 +268,37 @@ void image_check_policy(const struct image *img)
  * refused: the overlay over it would see through them, to what they
  * cover on the host (the kernel refuses users exactly that).
  */
-static void mount_dir(const struct image *img, const char *dir)
+static void dir_check(const struct image *img, int fd)
 {
-	char src[32];
-	int rc, fd, id;
+	int id = mnt_id(fd);
 
-	priv_raise();
-	rc = mount(fdpath(src, img->fd), dir, NULL, MS_BIND | MS_REC, NULL);
-	priv_lower();
-	if (rc)
-		die_errno("%s: cannot bind the directory", img->path);
-	priv_raise();
-	fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0)
-		die_errno("%s: cannot open the bound directory", img->path);
-	if ((id = mnt_id(fd)) < 0)
+	if (id < 0)
 		die("%s: cannot find the bound directory's mount", img->path);
 	if (mnt_has_children(id))
 		die("%s: a directory image with mounts below it is not supported "
 		    "(the container would show what they hide on the host)", img->path);
 	mnt_set_tree(fd, MS_RDONLY | MS_NOSUID | MS_NODEV, img->path);
-	close(fd);
 }
 
-void image_mount(const struct image *img, const struct loopdev *ld, const char *dir)
+/* The image mounted on `name` in `at` (vial's own directory): its root, opened. */
+int image_mount(const struct image *img, const struct loopdev *ld, int at, const char *name)
 {
+	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV;
+	int dir = img->fmt == FMT_DIR, fd = priv_look(at, name, O_DIRECTORY);
 	size_t i = 0;
-	int rc;
 
-	if (img->fmt == FMT_DIR) {
-		mount_dir(img, dir);
-		return;
-	}
 	while (fmts[i].fmt != img->fmt)
 		i++;
-	priv_raise();
-	rc = mount(ld->path, dir, fmts[i].fstype, MS_RDONLY | MS_NOSUID | MS_NODEV,
-		   fmts[i].data);
-	priv_lower();
-	if (rc)
-		die_errno("%s: cannot mount %s image (damaged?)", img->path, fmts[i].name);
+	if (fd < 0 || (dir ? priv_bind(img->fd, fd, 0)
+		       : priv_mount(ld->path, fmts[i].fstype, fd, ro, fmts[i].data)))
+		die_errno(dir ? "%s: cannot bind the %s" : "%s: cannot mount %s image (damaged?)",
+			  img->path, fmts[i].name);
+	close(fd);
+	if ((fd = priv_look(at, name, O_DIRECTORY)) < 0)
+		die_errno("%s: cannot open the bound %s", img->path, fmts[i].name);
+	if (dir)
+		dir_check(img, fd);
+	return fd;
 }
 
 static void inspect_sif(const struct image *img)

@@ -45,18 +45,12 @@ static int state_dir(void)
 /* In a namespace of its own, the image alone: mounted and made the root. */
 static void hold_mount(const struct image *img, const struct loopdev *ld)
 {
-	const char *d = policy.stage_dir;
+	int root;
 
-	priv_raise();
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		die_errno("linger: unshare");
-	priv_lower();
-	image_mount(img, ld, d);
-	priv_raise();
-	if (chdir(d) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
-	    chdir("/"))
-		die_errno("linger: pivot_root");
-	priv_lower();
+	priv_mount_ns(1);
+	root = image_mount(img, ld, AT_FDCWD, policy.stage_dir);
+	priv_pivot(root);
+	close(root);
 }
 
 /* The holder: the mount; then, if its launch executed the command, sleep
@@ -102,14 +96,7 @@ int linger_hold(const struct image *img, const struct loopdev *ld)
 	snprintf(name, sizeof name, "loop%u", ld->n);
 	/* root:root 0600: nobody else may open it, so nobody else can take
 	 * its lock and keep holders from starting. */
-	priv_raise();
-	lock = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lock >= 0 && (fchown(lock, 0, 0) || fchmod(lock, 0600))) {
-		close(lock);
-		lock = -1;
-	}
-	priv_lower();
-	if (lock < 0)
+	if ((lock = priv_state_open(dir, name, O_WRONLY | O_CREAT | O_TRUNC)) < 0)
 		die_errno("%s/%s", policy.linger_dir, name);
 	close(dir);
 	if (flock(lock, LOCK_EX | LOCK_NB)) {

@@ -15,13 +15,6 @@
 
 #include "vial.h"
 
-#define ATTR_RDONLY 0x1		/* linux/mount.h MOUNT_ATTR_*, for mount_setattr */
-#define ATTR_NOSUID 0x2
-#define ATTR_NODEV 0x4
-#define ATTR_NOEXEC 0x8
-
-struct attr { uint64_t set, clr, propagation, userns_fd; };
-
 /*
  * The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
  * supports): unlike st_dev it also tells a bind mount of the same file
@@ -35,10 +28,7 @@ int mnt_id(int fd)
 	int f, id;
 
 	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	priv_raise();
-	f = open(path, O_RDONLY | O_CLOEXEC);
-	priv_lower();
-	if (f < 0)
+	if ((f = priv_proc_open(AT_FDCWD, path, 0)) < 0)
 		return -1;
 	n = read(f, buf, sizeof buf - 1);
 	close(f);
@@ -214,16 +204,17 @@ static void subtree(const struct mount_entry *t, size_t n, int id, char *in)
 /*
  * `rel` (a/b/c) below the directory `top`, never through a symlink: the
  * mount points of a user's bind source are names the user can change.
+ * Each step as the caller, or as root (`root`: in vial's 0700 stage).
  */
-int mnt_walk(int top, const char *rel)
+int mnt_walk(int top, const char *rel, int root)
 {
 	char buf[PATH_MAX], *c, *save = NULL;
-	int dir = openat(top, ".", O_PATH | O_CLOEXEC), next;
+	int dir = root ? priv_look(top, ".", 0) : openat(top, ".", O_PATH | O_CLOEXEC), next;
 
 	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
 		return -1;
 	for (c = strtok_r(buf, "/", &save); c && dir >= 0; c = strtok_r(NULL, "/", &save)) {
-		next = openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		next = root ? priv_look(dir, c, 0) : openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		close(dir);
 		dir = next;
 	}
@@ -233,14 +224,7 @@ int mnt_walk(int top, const char *rel)
 /* One mount: its own flags (statvfs) kept, `flags` added. */
 static void remount(int fd, unsigned long flags, const char *what)
 {
-	char p[32];
-	int rc;
-
-	flags |= ns_host_flags(fd);
-	priv_raise();
-	rc = mount(NULL, fdpath(p, fd), NULL, MS_REMOUNT | MS_BIND | flags, NULL);
-	priv_lower();
-	if (rc)
+	if (priv_remount(fd, flags | ns_host_flags(fd)))
 		die_errno("remount %s", what);
 }
 
@@ -269,7 +253,7 @@ static void set_each(int fd, unsigned long flags, const char *what)
 			continue;
 		if (strncmp(t[i].point, t[top].point, plen) || t[i].point[plen] != '/')
 			die("remount %s: a mount below it lies elsewhere", what);
-		sub = mnt_walk(fd, t[i].point + plen + 1);
+		sub = mnt_walk(fd, t[i].point + plen + 1, 0);
 		subid = sub < 0 ? -1 : mnt_id(sub);
 		for (size_t j = 0; j < n && subid >= 0; j++)
 			if (t[j].id == subid && !in[j])
@@ -290,16 +274,8 @@ static void set_each(int fd, unsigned long flags, const char *what)
  */
 void mnt_set_tree(int fd, unsigned long flags, const char *what)
 {
-	struct attr a = { 0 };
-	long rc;
+	int rc = priv_setattr(fd, flags);
 
-	a.set |= (flags & MS_RDONLY) ? ATTR_RDONLY : 0;
-	a.set |= (flags & MS_NOSUID) ? ATTR_NOSUID : 0;
-	a.set |= (flags & MS_NODEV) ? ATTR_NODEV : 0;
-	a.set |= (flags & MS_NOEXEC) ? ATTR_NOEXEC : 0;
-	priv_raise();
-	rc = syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);
-	priv_lower();
 	if (rc && errno == ENOSYS)
 		set_each(fd, flags, what);
 	else if (rc)

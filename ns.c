@@ -26,12 +26,6 @@
 
 #include "vial.h"
 
-#ifndef OPEN_TREE_CLONE		/* linux/mount.h, Linux 5.2 */
-#define OPEN_TREE_CLONE 1
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#define MOVE_MOUNT_F_EMPTY_PATH 0x04
-#define MOVE_MOUNT_T_EMPTY_PATH 0x40
-#endif
 #ifndef ST_NOSYMFOLLOW
 #define ST_NOSYMFOLLOW 0x2000	/* Linux 5.10 */
 #endif
@@ -46,7 +40,6 @@ struct host {			/* host paths to bind, opened O_PATH */
 };
 
 static dev_t root_dev;		/* the overlay: where mount points may be made */
-static dev_t stage_dev;		/* the staging tmpfs */
 /* Flags of every place the caller can write: nosuid, nodev, and noexec
  * in a protected run, where nothing of the caller's may be mapped
  * executable into the image's programs (a sealed run). */
@@ -73,41 +66,6 @@ static mode_t caller_umask;
  * did the caller ask for this bind (home, cwd, -B, -W's)? */
 enum { BIND_OPTIONAL = 1, BIND_CALLER = 2 };
 
-static int as_root_mount(const char *src, const char *dst, const char *type,
-			 unsigned long flags, const void *data)
-{
-	int rc;
-
-	priv_raise();
-	rc = mount(src, dst, type, flags, data);
-	priv_lower();
-	return rc;
-}
-
-static int as_root_openat(int dir, const char *name, int flags)
-{
-	int fd;
-
-	priv_raise();
-	fd = openat(dir, name, flags | O_CLOEXEC, 0755);
-	priv_lower();
-	return fd;
-}
-
-/* Bring up lo in a new network namespace: it starts down. */
-static void lo_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr))
-		die_errno("loopback interface");
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-		die_errno("bring up loopback");
-	close(fd);
-}
-
 /*
  * The mount namespace, first: every fd vial opens is then in it. Nothing
  * we mount may propagate back to the host. A sealed run's (`private`)
@@ -118,12 +76,7 @@ static void lo_up(void)
  */
 void ns_enter(int private)
 {
-	priv_raise();
-	if (unshare(CLONE_NEWNS))
-		die_errno("unshare");
-	if (mount(NULL, "/", NULL, MS_REC | (private ? MS_PRIVATE : MS_SLAVE), NULL))
-		die_errno("make / a %s mount", private ? "private" : "slave");
-	priv_lower();
+	priv_mount_ns(private);
 }
 
 /* The others asked for, just before the container is built: a process
@@ -136,16 +89,8 @@ void ns_isolate(const struct launch *l)
 	flags |= l->ipc ? CLONE_NEWIPC : 0;
 	flags |= l->net ? CLONE_NEWNET : 0;
 	flags |= l->hostname ? CLONE_NEWUTS : 0;
-	if (!flags)
-		return;
-	priv_raise();
-	if (unshare(flags))
-		die_errno("unshare");
-	if (l->hostname && sethostname(l->hostname, strlen(l->hostname)))
-		die_errno("sethostname %s", l->hostname);
-	if (l->net)
-		lo_up();
-	priv_lower();
+	if (flags)
+		priv_unshare(flags, l->hostname);
 }
 
 /* A host directory, opened with the caller's own rights. */
@@ -273,32 +218,14 @@ static void host_open(struct launch *l, struct host *h)
 		h->user[i] = clone_tree(h->user[i]);
 }
 
-/* The image's /etc/passwd and group with the caller added, in the upper layer. */
-static void etc_write(const char *s)
-{
-	char d[PATH_MAX];
-	int image, upper;
-
-	snprintf(d, sizeof d, "%s/lower", s);
-	if ((image = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY)) < 0)
-		die_errno("open %s", d);
-	snprintf(d, sizeof d, "%s/upper", s);
-	if ((upper = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY)) < 0)
-		die_errno("open %s", d);
-	etc_add_user(image, upper);
-	close(image);
-	close(upper);
-}
-
 /* The staging tmpfs, the image under it, and the overlay: our new root. */
 static int stage(struct launch *l)
 {
 	static char o[3 * PATH_MAX + 64];
-	char d[PATH_MAX], p[32], size[64];
+	char size[64];
 	const char *s = policy.stage_dir;
-	static const char *sub[] = { "lower", "upper", "work", "root" };
 	struct stat st;
-	int root, dir = protect_dir_open(s, 1);
+	int root, upper, at, dir = protect_dir_open(s, 1);
 
 	/* Every directory above it root's and writable by root alone: no
 	 * one can swap a component for a symlink while root mounts there. */
@@ -307,50 +234,26 @@ static int stage(struct launch *l)
 	/* With --writable-tmpfs what the command writes lands here too. */
 	snprintf(size, sizeof size, "mode=0700,size=%s",
 		 l->writable_tmpfs ? policy.writable_tmpfs_size : "16m");
-	if (as_root_mount("vial", fdpath(p, dir), "tmpfs", MS_NOSUID | MS_NODEV, size))
-		die_errno("mount staging tmpfs on %s", s);
+	at = priv_stage(dir, size);
 	close(dir);
-	for (size_t i = 0; i < LEN(sub); i++) {
-		snprintf(d, sizeof d, "%s/%s", s, sub[i]);
-		priv_raise();
-		if (mkdir(d, 0755))
-			die_errno("mkdir %s", d);
-		priv_lower();
-	}
-	snprintf(d, sizeof d, "%s/lower", s);
-	image_mount(&l->img, &l->loop, d);
+	image_root = image_mount(&l->img, &l->loop, at, "lower");
 	loop_release(&l->loop);
-	etc_write(s);
-	snprintf(d, sizeof d, "%s/lower", s);
-	if ((image_root = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY)) < 0)
-		die_errno("open %s", d);
+	/* The image's /etc/passwd and group with the caller added, in the upper layer. */
+	if ((upper = priv_look(at, "upper", O_DIRECTORY)) < 0)
+		die_errno("open %s/upper", s);
+	etc_add_user(image_root, upper);
+	close(upper);
 	snprintf(o, sizeof o, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", s, s, s);
-	snprintf(d, sizeof d, "%s/root", s);
-	if (as_root_mount("vial", d, "overlay", MS_NOSUID | MS_NODEV, o))
-		die_errno("mount overlay on %s", d);
-	root = as_root_openat(AT_FDCWD, d, O_PATH | O_DIRECTORY);
+	if ((dir = priv_look(at, "root", O_DIRECTORY)) < 0 ||
+	    priv_mount("vial", "overlay", dir, MS_NOSUID | MS_NODEV, o))
+		die_errno("mount overlay on %s/root", s);
+	close(dir);
+	root = priv_look(at, "root", O_DIRECTORY);
 	if (root < 0 || fstat(root, &st))
-		die_errno("open %s", d);
+		die_errno("open %s/root", s);
 	root_dev = st.st_dev;
-	if (stat(s, &st))
-		die_errno("stat %s", s);
-	stage_dev = st.st_dev;
+	close(at);
 	return root;
-}
-
-static void pivot(int root)
-{
-	priv_raise();
-	if (fchdir(root))
-		die_errno("chdir to the new root");
-	/* pivot_root(".", "."): the old root lands on top, then goes. */
-	if (syscall(SYS_pivot_root, ".", "."))
-		die_errno("pivot_root");
-	if (umount2(".", MNT_DETACH))
-		die_errno("detach the old root");
-	if (chdir("/"))
-		die_errno("chdir /");
-	priv_lower();
 }
 
 /* The path `fd` has in this mount namespace, for messages; NULL if none. */
@@ -392,14 +295,17 @@ static const struct caller_bind *caller_bind_of(int dir)
 	return NULL;
 }
 
-/* mkdirat, or an empty file, with `mode` as the process's umask lets it. */
-static int make_node(int dir, const char *name, int isdir, mode_t mode)
+/* mkdirat, or an empty file, with `mode` as the process's umask lets it;
+ * as root (vial's own file systems) or as the caller. */
+static int make_node(int dir, const char *name, int isdir, mode_t mode, int root)
 {
 	int fd;
 
 	if (isdir)
-		return mkdirat(dir, name, mode | 0111);
-	fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
+		return root ? priv_mkdir(dir, name, mode | 0111, NULL)
+			    : mkdirat(dir, name, mode | 0111);
+	fd = root ? priv_create(dir, name, mode, NULL)
+		  : openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
 	return fd < 0 ? -1 : close(fd);
 }
 
@@ -424,18 +330,14 @@ static int make_mount_point(int dir, const char *name, int isdir, int host)
 		return -1;
 	for (size_t i = 0; i < n_own; i++)
 		own |= own_dev[i] == st.st_dev;
-	if (own || st.st_dev == root_dev) {
-		priv_raise();
-		rc = make_node(dir, name, isdir, 0644);
-		priv_lower();
-		return rc;
-	}
+	if (own || st.st_dev == root_dev)
+		return make_node(dir, name, isdir, 0644, 1);
 	if (!host || !(c = caller_bind_of(dir))) {
 		errno = ENOENT;
 		return -1;
 	}
 	um = umask(caller_umask);
-	rc = make_node(dir, name, isdir, 0666);
+	rc = make_node(dir, name, isdir, 0666, 0);
 	umask(um);
 	if (rc == 0 && verbose) {
 		p = fd_link(dir);
@@ -622,25 +524,18 @@ static const char *stage_below(const struct stat *st)
  */
 static void unstage(int dir, const char *name, const char *rel, const char *dst)
 {
-	struct stat st;
-	char p[32];
-	int fd, rc;
+	int fd, rc = -1;
 
 	/* As root: the stage is 0700, and `rel` names directories that
 	 * only root can write (stage() checked them). */
-	priv_raise();
-	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = priv_look(dir, name, 0);
 	if (fd >= 0 && *rel) {
 		int top = fd;
-		fd = mnt_walk(top, rel);
+		fd = mnt_walk(top, rel, 1);
 		close(top);
 	}
-	priv_lower();
-	if (fd < 0 || fstat(fd, &st) || st.st_dev != stage_dev)
+	if (fd < 0 || ((rc = priv_detach(fd)) && errno == EXDEV))
 		die("bind %s: cannot find vial's staging area in it to hide it", dst);
-	priv_raise();
-	rc = umount2(fdpath(p, fd), MNT_DETACH);
-	priv_lower();
 	if (rc)
 		die_errno("bind %s: hide vial's staging area", dst);
 	close(fd);
@@ -672,10 +567,7 @@ static int clone_tree(int fd)
 
 	if (fd < 0 || fstat(fd, &st) || !stage_below(&st) || nclones == LEN(clones))
 		return fd;
-	priv_raise();
-	c = (int)syscall(SYS_open_tree, fd, "",
-			 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
-	priv_lower();
+	c = priv_clone(fd);
 	if (c < 0 && errno == ENOSYS)
 		return fd;
 	if (c < 0)
@@ -695,10 +587,10 @@ static int clone_tree(int fd)
  */
 static int bind_fd(int root, int src, const char *dst, unsigned long flags, int how)
 {
-	char name[NAME_MAX + 1], a[32], b[32];
+	char name[NAME_MAX + 1];
 	const char *rel;
 	struct stat s, t;
-	int dir, fd, rc;
+	int dir, fd;
 
 	if (src < 0 || fstat(src, &s))
 		return -1;
@@ -712,15 +604,7 @@ static int bind_fd(int root, int src, const char *dst, unsigned long flags, int 
 	}
 	if (fd < 0)
 		die_errno("cannot make mount point %s in the container", dst);
-	if (is_clone(src)) {
-		priv_raise();
-		rc = (int)syscall(SYS_move_mount, src, "", fd, "",
-				  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-		priv_lower();
-	} else {
-		rc = as_root_mount(fdpath(a, src), fdpath(b, fd), NULL, MS_BIND | MS_REC, NULL);
-	}
-	if (rc)
+	if (priv_bind(src, fd, is_clone(src)))
 		die_errno("bind %s", dst);
 	close(fd);
 	if (!is_clone(src) && (rel = stage_below(&s)))
@@ -777,13 +661,13 @@ int ns_exists(int root, const char *path)
 static void mount_new(int root, const char *type, const char *dst, unsigned long flags,
 		      const char *data)
 {
-	char name[NAME_MAX + 1], b[32];
+	char name[NAME_MAX + 1];
 	int dir = resolve(root, dst, name, 0);
 	int fd = dir < 0 ? -1 : target_open(dir, name, 1, 0);
 
 	if (fd < 0)
 		die_errno("cannot make mount point %s in the container", dst);
-	if (as_root_mount(type, fdpath(b, fd), type, flags, data))
+	if (priv_mount(type, type, fd, flags, data))
 		die_errno("mount %s on %s", type, dst);
 	close(fd);
 	if (!strcmp(type, "tmpfs"))
@@ -855,19 +739,7 @@ static void contain_dev(int root, const struct launch *l)
 	dev = openat(root, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dev < 0)
 		die_errno("open /dev in the container");
-	priv_raise();
-	for (size_t i = 0; i < LEN(nodes); i++) {
-		int fd = openat(dev, nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-		if (fd < 0 || close(fd))
-			die_errno("create /dev/%s", nodes[i]);
-	}
-	if (mkdirat(dev, "pts", 0755) || mkdirat(dev, "shm", 01777) ||
-	    symlinkat("pts/ptmx", dev, "ptmx") || symlinkat("/proc/self/fd", dev, "fd") ||
-	    symlinkat("/proc/self/fd/0", dev, "stdin") ||
-	    symlinkat("/proc/self/fd/1", dev, "stdout") ||
-	    symlinkat("/proc/self/fd/2", dev, "stderr"))
-		die_errno("populate /dev in the container");
-	priv_lower();
+	priv_fill_dev(dev);
 	for (size_t i = 0; i < LEN(nodes); i++) {
 		snprintf(path, sizeof path, "/dev/%s", nodes[i]);
 		src = open(path, O_PATH | O_CLOEXEC);
@@ -1044,8 +916,8 @@ void ns_build(struct launch *l)
 	/* --writable-tmpfs: writable, still nosuid,nodev; the upper layer is
 	 * the staging tmpfs, capped at WRITABLE_TMPFS_SIZE. */
 	f |= l->writable_tmpfs ? 0 : MS_RDONLY;
-	if (as_root_mount(NULL, fdpath((char[32]){ 0 }, root), NULL, MS_REMOUNT | MS_BIND | f, NULL))
+	if (priv_remount(root, f))
 		die_errno("remount the container root");
-	pivot(root);
+	priv_pivot(root);
 	chdir_cwd(l, &h);
 }

@@ -150,7 +150,7 @@ int priv_setns(int fd, int type)
 }
 
 /* Write `s` whole into the file `name` of the directory `dir`. */
-static int write_file(int dir, const char *name, const char *s)
+static int write_whole(int dir, const char *name, const char *s)
 {
 	size_t len = strlen(s);
 	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC), rc;
@@ -171,7 +171,7 @@ static int write_maps(int proc, const struct user *u)
 	int lines = 1;
 
 	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
-	if (write_file(proc, "uid_map", map))
+	if (write_whole(proc, "uid_map", map))
 		return -1;
 	n = (size_t)snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
 	/* Groups beyond what a map holds still grant access, unnamed. */
@@ -185,7 +185,7 @@ static int write_maps(int proc, const struct user *u)
 				      (unsigned)u->groups[i], (unsigned)u->groups[i]);
 		lines++;
 	}
-	return write_file(proc, "gid_map", map);
+	return write_whole(proc, "gid_map", map);
 }
 
 /*
@@ -243,7 +243,7 @@ void priv_userns(const char *image)
 	if (waitpid(pid, &st, 0) != pid || st)
 		die("%s: the sealed run's user namespace could not be mapped", image);
 	/* Per namespace: 0 here refuses any nested one (ENOSPC). */
-	if (write_file(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
+	if (write_whole(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
 		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
 }
 

@@ -215,7 +215,7 @@ int priv_loop_status(const struct loopdev *ld, const struct image *img);
 void image_open(struct image *img);
 void image_probe(struct image *img);
 void image_check_policy(const struct image *img);
-void image_mount(const struct image *img, const struct loopdev *ld, const char *dir);
+int image_mount(const struct image *img, const struct loopdev *ld, int at, const char *name);
 const char *image_fmt_name(enum fmt f);
 void image_inspect(const struct image *img);
 
@@ -278,7 +278,7 @@ struct mount_entry {
 int mnt_id(int fd);
 size_t mnt_table(struct mount_entry **t);
 int mnt_has_children(int id);
-int mnt_walk(int top, const char *rel);
+int mnt_walk(int top, const char *rel, int root);
 int mnt_owner_chosen(int fd);
 void mnt_set_tree(int fd, unsigned long flags, const char *what);
 
