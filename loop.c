@@ -6,8 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/fs.h>
 #include <linux/loop.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,10 +48,7 @@ static int ctl_open_locked(void)
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
 	int fd, rc;
 
-	priv_raise();
-	fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0)
+	if ((fd = priv_loop_open("/dev/loop-control", O_RDWR)) < 0)
 		die_errno("cannot open /dev/loop-control (is the loop module loaded?)");
 	if (sigaction(SIGALRM, &sa, &old))	/* no SA_RESTART: flock gives EINTR */
 		die_errno("sigaction");
@@ -70,26 +65,12 @@ static int ctl_open_locked(void)
 	return fd;
 }
 
-/*
- * devtmpfs makes the node on GET_FREE/ADD; on a static /dev we make it,
- * as udev would: 0660 root:disk, never wider. Only a node we made is
- * touched: one that appeared meanwhile belongs to udev.
- */
+/* devtmpfs makes the node on GET_FREE/ADD; on a static /dev we make it. */
 static void node_make(int ctl, unsigned n, const char *path)
 {
-	struct group *g = getgrnam("disk");
-	int rc;
-
 	if (ioctl(ctl, LOOP_CTL_ADD, n) < 0 && errno != EEXIST)
 		die_errno("cannot add loop device %u (LOOP_CTL_ADD)", n);
-	priv_raise();
-	rc = mknod(path, S_IFBLK | 0600, makedev(LOOP_MAJOR, n));
-	if (rc == 0 && (chown(path, 0, g ? g->gr_gid : 0) || chmod(path, 0660)))
-		rc = -1;
-	else if (rc && errno == EEXIST)
-		rc = 0;
-	priv_lower();
-	if (rc)
+	if (priv_loop_node(n))
 		die_errno("cannot create %s (no devtmpfs on /dev?)", path);
 	debug("made %s", path);
 }
@@ -101,9 +82,7 @@ static int dev_open(int ctl, struct loopdev *ld, unsigned n)
 
 	snprintf(ld->path, sizeof ld->path, "/dev/loop%u", n);
 	ld->n = n;
-	priv_raise();
-	ld->fd = open(ld->path, O_RDONLY | O_CLOEXEC);
-	priv_lower();
+	ld->fd = priv_loop_open(ld->path, O_RDONLY);
 	if (ld->fd < 0 && errno == ENOENT && ctl >= 0) {
 		node_make(ctl, n, ld->path);
 		return dev_open(-1, ld, n);
@@ -133,84 +112,15 @@ static int bound_to(int fd, const struct image *img)
 	       (i.lo_flags & LO_FLAGS_READ_ONLY);
 }
 
-/* Offset, size limit, autoclear; EAGAIN (Linux >= 5.0): dirty pages, again. */
-static int set_status(const struct loopdev *ld, const struct image *img)
-{
-	struct loop_info64 i = { 0 };
-
-	i.lo_offset = img->offset;
-	i.lo_sizelimit = img->size;
-	i.lo_flags = LO_FLAGS_AUTOCLEAR;
-	for (int t = 0; ioctl(ld->fd, LOOP_SET_STATUS64, &i); t++) {
-		if (errno != EAGAIN || t == TRIES)
-			return -1;
-		debug("%s: EAGAIN from LOOP_SET_STATUS64 (dirty pages): retry", ld->path);
-		nap(1000);
-	}
-	return 0;
-}
-
-/*
- * Kernels before 5.8 (no LOOP_CONFIGURE). Read-only follows from the two
- * O_RDONLY fds. From LOOP_SET_FD until LOOP_SET_STATUS64 has set
- * autoclear, death would leave the device bound for good: signals wait
- * until the pair is done (a Ctrl-C, Slurm's SIGTERM). SIGKILL cannot be
- * held off; old kernels offer no atomic call (util-linux has the same gap).
- */
-static int configure_legacy(const struct loopdev *ld, const struct image *img)
-{
-	sigset_t all, old;
-	int rc = 0, e;
-
-	/* Neither a signal nor the caller's SIGKILL may split the pair. */
-	sigfillset(&all);
-	if (sigprocmask(SIG_BLOCK, &all, &old))
-		die_errno("sigprocmask");
-	priv_shield();
-	if (ioctl(ld->fd, LOOP_SET_FD, img->fd)) {
-		rc = -1;
-	} else if (set_status(ld, img) ||
-		   (img->offset && ioctl(ld->fd, BLKFLSBUF, 0))) {	/* stale blocks */
-		e = errno;
-		if (ioctl(ld->fd, LOOP_CLR_FD, 0))
-			debug("%s: LOOP_CLR_FD: %s", ld->path, strerror(errno));
-		errno = e;
-		rc = -1;
-	}
-	e = errno;
-	priv_unshield();
-	if (sigprocmask(SIG_SETMASK, &old, NULL))
-		die_errno("sigprocmask");
-	errno = e;
-	return rc;
-}
-
+/* Attached (privop.c) and checked: Linux 5.8 ignored lo_sizelimit in
+ * LOOP_CONFIGURE, so it is set once more. */
 static int configure(const struct loopdev *ld, const struct image *img)
 {
-	static int legacy;
-	struct loop_config c = { 0 };
-	int rc = -1;
+	int rc = priv_loop_attach(ld, img);
 
-	c.fd = (uint32_t)img->fd;
-	c.info.lo_offset = img->offset;
-	c.info.lo_sizelimit = img->size;
-	c.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
-	priv_raise();
-	if (!legacy) {
-		rc = ioctl(ld->fd, LOOP_CONFIGURE, &c);
-		if (rc && (errno == EINVAL || errno == ENOTTY)) {
-			debug("LOOP_CONFIGURE: %s: using LOOP_SET_FD and LOOP_SET_STATUS64",
-			      strerror(errno));
-			legacy = 1;
-		}
-	}
-	if (legacy)
-		rc = configure_legacy(ld, img);
-	/* Linux 5.8 ignored lo_sizelimit in LOOP_CONFIGURE: set it once more. */
 	if (rc == 0 && !bound_to(ld->fd, img) &&
-	    (set_status(ld, img) || !bound_to(ld->fd, img)))
+	    (priv_loop_status(ld, img) || !bound_to(ld->fd, img)))
 		die("%s: %s did not take the image's offset and size", img->path, ld->path);
-	priv_lower();
 	return rc;
 }
 
