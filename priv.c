@@ -1,11 +1,13 @@
 /*
  * Every change of uid, gid, groups and capabilities. Nothing else in vial
- * touches credentials.
+ * touches credentials, but for two of privop.c's operations, which change
+ * them around their one act: the IMAGE_GROUP open (fsuid, fsgid) and the
+ * sealed run's mapper (all its uids 0).
  *
  * After priv_init: real uid = the caller, effective uid = the caller,
  * saved uid = 0. priv_raise/priv_lower flip the effective uid around the
- * single syscall that needs root; the file-system uid follows it, so every
- * path lookup between them is the caller's own.
+ * single syscall that needs root, in privop.c alone; the file-system uid
+ * follows it, so every path lookup between them is the caller's own.
  */
 #include <cap-ng.h>
 #include <errno.h>
@@ -145,31 +147,6 @@ static int member(gid_t gid)
 int priv_in_group(gid_t gid)
 {
 	return gid == user.gid || member(gid);
-}
-
-/*
- * Open with the caller's fsuid and `gid` as fsgid, and no root right: for
- * root-squashed NFS, where root's own open would be squashed to nobody.
- * Raising is needed only to be allowed to set fsgid; setting a nonzero
- * fsuid clears CAP_DAC_OVERRIDE and friends from the effective set.
- */
-int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
-{
-	int fd, e;
-
-	priv_raise();
-	setfsuid(user.uid);
-	setfsgid(gid);
-	if ((gid_t)setfsgid(-1) != gid || (uid_t)setfsuid(-1) != user.uid)
-		die("setfsgid: could not switch to the image group");
-	fd = openat(dir, name, flags);
-	e = errno;
-	setfsgid(user.gid);
-	priv_lower();	/* seteuid resets fsuid to the caller's */
-	if ((gid_t)setfsgid(-1) != user.gid)
-		die("setfsgid: could not restore the caller's group");
-	errno = e;
-	return fd;
 }
 
 /*

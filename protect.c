@@ -93,10 +93,7 @@ static int step(int dir, const char *name, int want_dir, struct stat *st, const 
 	struct statfs sf;
 	int fd, e;
 
-	priv_raise();
-	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0)
+	if ((fd = priv_look(dir, name, 0)) < 0)
 		return refuse("%s: %s", shown, strerror(errno));
 	if (fstat(fd, st) || fstatfs(fd, &sf)) {
 		e = errno;
@@ -340,14 +337,7 @@ int protect_dir_open(const char *path, int writable)
 /* `name` in `up`, made root's (root:root, `mode`) if missing: 0, or -1 and errno. */
 static int mkdir_root(int up, const char *name, mode_t mode)
 {
-	int rc;
-
-	priv_raise();
-	rc = mkdirat(up, name, mode);
-	if (rc == 0)	/* root's group too, not our egid */
-		rc = fchownat(up, name, 0, 0, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	return rc && errno != EEXIST ? -1 : 0;
+	return priv_state_mkdir(up, name, mode) && errno != EEXIST ? -1 : 0;
 }
 
 /*
@@ -413,18 +403,11 @@ int protect_dir_make(const char *path, const char *what, mode_t mode)
  */
 static int final_open(int dir, const char *name, const struct stat *want, const char *shown)
 {
-	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
 	struct stat st;
-	int fd;
+	int fd = priv_open_image(dir, name, g && want->st_gid == g->gr_gid &&
+				 (want->st_mode & S_IRGRP) ? g : NULL);
 
-	if (g && want->st_gid == g->gr_gid && (want->st_mode & S_IRGRP)) {
-		fd = priv_open_as_group(dir, name, g->gr_gid, flags);
-	} else {
-		priv_raise();
-		fd = openat(dir, name, flags);
-		priv_lower();
-	}
 	if (fd < 0)
 		return refuse("%s: the privileged open failed: %s", shown, strerror(errno));
 	if (fstat(fd, &st) || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||

@@ -177,7 +177,6 @@ void priv_lower(void);
 void priv_shield(void);
 void priv_unshield(void);
 int priv_in_group(gid_t gid);
-int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
 void priv_drop_forever(const struct image *sealed);
 void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n);
 

@@ -45,11 +45,6 @@ void priv_raise(void) {}
 void priv_lower(void) {}
 int priv_in_group(gid_t gid) { (void)gid; return 1; }
 unsigned long ns_host_flags(int fd) { (void)fd; abort(); }
-int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
-{
-	(void)dir, (void)name, (void)gid, (void)flags;
-	return -1;
-}
 /* What the room needs besides: never reached here. */
 void priv_shield(void) { abort(); }
 void priv_unshield(void) { abort(); }
