@@ -140,101 +140,6 @@ static void check_name(const char *s, int pattern)
 		    s);
 }
 
-/* --- privileged operations, each one system call as root ------------------- */
-
-/* The caller's records directory, opened for reading: by root alone (0700). */
-static int as_root_open_dir(int dir)
-{
-	int fd;
-
-	priv_raise();
-	fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	priv_lower();
-	return fd;
-}
-
-/* A new record, root:root 0600; fails if `name` exists. */
-static int as_root_create_record(int dir, const char *name)
-{
-	int fd;
-
-	priv_raise();
-	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && fchown(fd, 0, 0)) {
-		close(fd);
-		fd = -1;
-	}
-	priv_lower();
-	return fd;
-}
-
-/* An existing record, to be written anew (never made here). */
-static int as_root_rewrite_record(int dir, const char *name)
-{
-	int fd;
-
-	priv_raise();
-	fd = openat(dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	return fd;
-}
-
-static int as_root_open_record(int dir, const char *name)
-{
-	int fd;
-
-	priv_raise();
-	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	priv_lower();
-	return fd;
-}
-
-static int as_root_unlink_record(int dir, const char *name)
-{
-	int rc;
-
-	priv_raise();
-	rc = unlinkat(dir, name, 0);
-	priv_lower();
-	return rc;
-}
-
-/* /proc/PID as a directory: the descriptor stays that process's. As root:
- * a hidepid= /proc hides a non-dumpable process from its own user. */
-static int as_root_open_proc(pid_t pid)
-{
-	char p[32];
-	int fd;
-
-	snprintf(p, sizeof p, "/proc/%d", (int)pid);
-	priv_raise();
-	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	priv_lower();
-	return fd;
-}
-
-/* A file of that process (stat, status, ns/X: the init is not dumpable,
- * so its namespace files are root's to open). */
-static int as_root_open_proc_file(int proc, const char *name)
-{
-	int fd;
-
-	priv_raise();
-	fd = openat(proc, name, O_RDONLY | O_CLOEXEC);
-	priv_lower();
-	return fd;
-}
-
-static int as_root_setns(int fd, int type)
-{
-	int rc;
-
-	priv_raise();
-	rc = setns(fd, type);
-	priv_lower();
-	return rc;
-}
-
 /* --- reading /proc and records ---------------------------------------------- */
 
 /* All of `fd` (closed) into buf, NUL-terminated: its length, or -1. */
@@ -289,12 +194,20 @@ static int stat_parse(const char *buf, struct pstat *p)
 	return 0;
 }
 
+/* /proc/PID as a directory: the descriptor stays that process's. */
+static int proc_open(pid_t pid)
+{
+	char p[32];
+
+	snprintf(p, sizeof p, "/proc/%d", (int)pid);
+	return priv_proc_open(AT_FDCWD, p, O_DIRECTORY);
+}
+
 /* stat of the process behind `proc`, read as root or as the caller. */
 static int proc_stat(int proc, int root, struct pstat *p)
 {
 	char buf[1024];
-	int fd = root ? as_root_open_proc_file(proc, "stat")
-		      : openat(proc, "stat", O_RDONLY | O_CLOEXEC);
+	int fd = root ? priv_proc_open(proc, "stat", 0) : openat(proc, "stat", O_RDONLY | O_CLOEXEC);
 
 	return slurp(fd, buf, sizeof buf) < 0 ? -1 : stat_parse(buf, p);
 }
@@ -306,7 +219,7 @@ static int proc_owned_init(int proc)
 	char buf[4096], *uid, *ns, *last;
 	unsigned long u;
 
-	if (slurp(as_root_open_proc_file(proc, "status"), buf, sizeof buf) < 0 ||
+	if (slurp(priv_proc_open(proc, "status", 0), buf, sizeof buf) < 0 ||
 	    !(uid = strstr(buf, "\nUid:\t")) || !(ns = strstr(buf, "\nNSpid:\t")))
 		return 0;
 	u = strtoul(uid + 6, NULL, 10);
@@ -340,7 +253,7 @@ static int proc_gone(int proc)
 static int verify(struct state *s)
 {
 	struct pstat p;
-	int proc = as_root_open_proc(s->pid);
+	int proc = proc_open(s->pid);
 
 	if (proc < 0 && errno != ENOENT)	/* not known gone: its record stays */
 		die_errno("instance %s: /proc/%d", s->name, (int)s->pid);
@@ -411,7 +324,7 @@ static int record_read(int dir, const char *name, struct state *s)
 	static char buf[STATE_MAX];
 	struct stat st;
 	ssize_t n;
-	int fd = as_root_open_record(dir, name);
+	int fd = priv_state_open(dir, name, O_RDONLY | O_NONBLOCK);
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
@@ -446,7 +359,7 @@ static int records_lock(void)
 			die("%s (INSTANCE_DIR): too long", policy.instance_dir);
 		records_dir = protect_dir_make(p, "INSTANCE_DIR", 0700);
 	}
-	fd = as_root_open_dir(records_dir);
+	fd = priv_state_open(records_dir, ".", O_RDONLY | O_DIRECTORY);
 	if (fd < 0 || flock(fd, LOCK_EX))
 		die_errno("%s (INSTANCE_DIR)", policy.instance_dir);
 	return fd;
@@ -459,7 +372,7 @@ static int record_get(int dir, const char *name, struct state *s)
 
 	if (rc == 1 && verify(s))
 		return 1;
-	if (rc && as_root_unlink_record(dir, name) && errno != ENOENT)
+	if (rc && priv_state_unlink(dir, name) && errno != ENOENT)
 		die_errno("instance %s: remove its stale record", name);
 	if (rc)
 		debug("instance %s: its init is gone; its record removed", name);
@@ -476,7 +389,7 @@ static void record_forget(const struct state *s)
 	if (!now)
 		die("out of memory");
 	if (record_read(dir, s->name, now) == 1 && now->pid == s->pid && now->start == s->start &&
-	    as_root_unlink_record(dir, s->name))
+	    priv_state_unlink(dir, s->name))
 		die_errno("instance %s: remove its record", s->name);
 	close(dir);
 	free(now);
@@ -896,7 +809,7 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 {
 	static char buf[STATE_MAX];
 	struct pstat p;
-	int dir, fd, len, proc = as_root_open_proc(pid);
+	int dir, fd, len, proc = proc_open(pid);
 	char cwd[PATH_MAX];
 
 	if (proc < 0 || proc_stat(proc, 1, &p))
@@ -921,7 +834,7 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 	if (len < 0)
 		die("instance %s: its record is too long", l->inst.name);
 	dir = records_lock();
-	fd = as_root_create_record(dir, l->inst.name);
+	fd = priv_state_open(dir, l->inst.name, O_WRONLY | O_CREAT | O_EXCL);
 	if (fd < 0 && errno == EEXIST)	/* started meanwhile by another vial */
 		die("instance %s already exists", l->inst.name);
 	if (fd < 0 || write(fd, buf, (size_t)len) != len || close(fd))
@@ -957,7 +870,7 @@ static int record_up(struct state *s)
 	s->flags &= ~(unsigned)F_STARTING;
 	len = record_format(s, buf, sizeof buf);
 	if (len > 0 && record_read(dir, s->name, now) == 1 && now->pid == s->pid &&
-	    now->start == s->start && (fd = as_root_rewrite_record(dir, s->name)) >= 0)
+	    now->start == s->start && (fd = priv_state_open(dir, s->name, O_WRONLY | O_TRUNC)) >= 0)
 		rc = write(fd, buf, (size_t)len) == len ? 0 : -1;
 	if (fd >= 0 && close(fd))
 		rc = -1;
@@ -1124,7 +1037,7 @@ static void join(int type)
 	for (size_t i = 0; i < LEN(nss); i++) {
 		if (nss[i].type != type)
 			continue;
-		if (as_root_setns(ns_fd[i], type))
+		if (priv_setns(ns_fd[i], type))
 			die_errno("instance %s: join its namespace (%s)", joined, nss[i].file);
 		close(ns_fd[i]);
 		ns_fd[i] = -1;
@@ -1157,7 +1070,7 @@ void instance_join(struct launch *l)
 	if (s->flags & F_STARTING)
 		die("instance %s: not up yet (vial instance list)", name);
 	for (size_t i = 0; i < LEN(nss); i++)
-		if ((ns_fd[i] = as_root_open_proc_file(s->proc, nss[i].file)) < 0)
+		if ((ns_fd[i] = priv_proc_open(s->proc, nss[i].file, 0)) < 0)
 			die_errno("instance %s: open its %s", name, nss[i].file);
 	close(s->proc);
 	l->img.path = strdup(s->image);
