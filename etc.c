@@ -79,13 +79,8 @@ static char *slurp(int dir, const char *name, size_t *len, struct stat *st)
 	if (dir < 0)
 		return buf;	/* the image has no /etc */
 	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {	/* root's look at the owner and mode only */
-		priv_raise();
-		rc = fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW);
-		priv_lower();
-	} else {
-		rc = fstat(fd, st);
-	}
+	/* root's look at the owner and mode only */
+	rc = fd < 0 ? priv_stat(dir, name, st) : fstat(fd, st);
 	if (rc || !S_ISREG(st->st_mode)) {	/* missing, a symlink, a FIFO: start empty */
 		*st = (struct stat){ .st_mode = S_IFREG | 0644 };
 		if (fd >= 0)
@@ -127,15 +122,8 @@ static void write_all(int fd, const char *p, size_t n, const char *name)
 static void write_new(int dir, const char *name, const char *buf, size_t len,
 		      const char *add, size_t addlen, const struct stat *st)
 {
-	int fd;
+	int fd = priv_create(dir, name, 0600, st);
 
-	priv_raise();
-	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && (fchown(fd, st->st_uid, st->st_gid) || fchmod(fd, st->st_mode & 07777))) {
-		close(fd);
-		fd = -1;
-	}
-	priv_lower();
 	if (fd < 0)
 		die_errno("cannot write /etc/%s in the container", name);
 	write_all(fd, buf, len, name);
@@ -175,24 +163,15 @@ void etc_add_user(int image, int upper)
 	struct stat st = { .st_mode = 0755 }, pst;
 	size_t len;
 	char *buf;
-	int dir, out, e;
+	int dir = priv_look(image, "etc", O_DIRECTORY), out;
 
-	priv_raise();
-	dir = openat(image, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	e = errno;
-	priv_lower();
-	if ((dir < 0 && e != ENOENT) || (dir >= 0 && fstat(dir, &st)))
+	if ((dir < 0 && errno != ENOENT) || (dir >= 0 && fstat(dir, &st)))
 		die("/etc in the container is not a directory");
 	/* The upper etc/ decides the merged directory's owner and mode:
 	 * exactly the image's, or root's 0755 where the image has none. */
-	priv_raise();
-	if (mkdirat(upper, "etc", 0700) ||
-	    fchownat(upper, "etc", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) ||
-	    fchmodat(upper, "etc", st.st_mode & 07777, 0))
+	if (priv_mkdir(upper, "etc", 0700, &st))
 		die_errno("mkdir /etc in the container");
-	out = openat(upper, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	if (out < 0)
+	if ((out = priv_look(upper, "etc", O_DIRECTORY)) < 0)
 		die_errno("open /etc in the container");
 	buf = slurp(dir, "passwd", &len, &pst);
 	if (!has_field(buf, 0, u->name))
