@@ -1105,27 +1105,13 @@ void instance_enter(void)
 void instance_joined(const struct launch *l)
 {
 	struct pollfd p = { .fd = init_pipe(), .events = POLLIN };
-	const char *to = l->home_dst;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
 		die_errno("prctl(PR_SET_PDEATHSIG)");
 	if (poll(&p, 1, 0) != 0)
 		_exit(255);	/* the waiting vial died before we could notice */
 	close(p.fd);
-	if (l->pwd) {
-		if (chdir(l->pwd))
-			die_errno("--pwd %s", l->pwd);
-		return;
-	}
-	if (l->cwd[0] && chdir(l->cwd) == 0)
-		return;
-	if (chdir(to)) {
-		to = "/";
-		if (chdir(to))
-			die_errno("chdir / in the container");
-	}
-	warn("%s is not available in the container, using %s",
-	     l->cwd[0] ? l->cwd : "the current directory", to);
+	bind_chdir(l, l->home_dst);
 }
 
 /* vial instance start|list|stop: list and stop end here; start returns

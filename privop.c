@@ -1,48 +1,40 @@
 /*
- * The privileged room: everything vial does as root, one function per
- * operation (bubblewrap's privileged_op is the model). Each takes file
- * descriptors that unprivileged code opened with the caller's rights (or
- * names vial made itself), checks what it may touch, raises around the
- * kernel call alone, and says in one line why it needs root. No other
+ * The privileged room: all that vial does as root, one function per
+ * operation (bubblewrap's privileged_op is the model), on file
+ * descriptors unprivileged code opened with the caller's rights, or on
+ * names vial made. Each checks what it may touch, raises around its
+ * kernel call alone and says in one line why that needs root. No other
  * file raises; priv.c keeps the credential changes (the drop, its proof,
  * target mode, the shield). The operations:
  *
- * Namespaces
- *   priv_mount_ns     unshare(CLONE_NEWNS); / made slave (private: sealed runs)
- *   priv_unshare      unshare of the PID, IPC, net, UTS namespaces asked for;
- *                     sethostname and lo up, only in those made here
- *   priv_setns        setns into an instance's namespace, by fd
- *   priv_userns       (sealed, in the drop) a mapper writes the uid_map and
- *                     gid_map; unshare(CLONE_NEWUSER); max_user_namespaces 0
- * Mounts, only in the mount namespace priv_mount_ns made, all nosuid
- *   priv_stage        tmpfs on STAGE_DIR's checked fd; mkdir of its four dirs
- *   priv_mount        a new file system on an fd: the image on its loop
- *                     device, overlay, tmpfs, proc, sysfs, devpts
- *   priv_bind         recursive bind of an fd on an fd, or move_mount of a copy
- *   priv_clone        open_tree(OPEN_TREE_CLONE | AT_RECURSIVE) of a bind source
- *   priv_setattr      mount_setattr(AT_RECURSIVE): ro, nosuid, nodev, noexec
- *   priv_remount      MS_REMOUNT | MS_BIND of one mount, keeping its flags
- *   priv_detach       umount2(MNT_DETACH) of a copy of the stage (and only that)
- *   priv_pivot        fchdir, pivot_root, umount2 of the old root, chdir
- * Files in vial's stage, overlay and tmpfs mounts
- *   priv_look         openat(O_PATH | O_NOFOLLOW) of one name: reads nothing
- *   priv_stat         fstatat: owner and mode of an image's file
- *   priv_mkdir        mkdirat (then fchownat, fchmodat: an owner and mode given)
- *   priv_create       openat(O_CREAT | O_EXCL | O_NOFOLLOW) (then fchown, fchmod)
- *   priv_fill_dev     --contain's /dev: its files, pts/, shm/, links
- * State, in directories root alone can write (LINGER_DIR, INSTANCE_DIR)
- *   priv_state_mkdir  mkdirat, fchownat root:root
- *   priv_state_open   openat(O_NOFOLLOW) of a record or lock; made root:root 0600
- *   priv_state_unlink unlinkat of a record
- * Processes
- *   priv_proc_open    /proc/self/fdinfo/N; /proc/PID, its stat, status, ns files
- * Images and loop devices
- *   priv_open_image   the protected open (with IMAGE_GROUP: the caller's fsuid,
- *                     the group's fsgid)
- *   priv_loop_open    /dev/loop-control, /dev/loopN
- *   priv_loop_node    mknod, chown root:disk, chmod 0660 of a missing /dev/loopN
- *   priv_loop_attach  LOOP_CONFIGURE, or LOOP_SET_FD + LOOP_SET_STATUS64 shielded
- *   priv_loop_status  LOOP_SET_STATUS64
+ *   priv_mount_ns      unshare(CLONE_NEWNS); mount(MS_REC | MS_SLAVE or MS_PRIVATE) of /
+ *   priv_unshare       unshare(PID, IPC, net, UTS asked for); sethostname; SIOCSIFFLAGS lo up
+ *   priv_setns         setns into an instance's namespaces, by fd
+ *   priv_userns        (sealed, in the drop) a mapper writes uid_map and gid_map;
+ *                      unshare(CLONE_NEWUSER); user.max_user_namespaces 0 inside
+ *   priv_stage         tmpfs on STAGE_DIR's checked fd; mkdirat of lower, upper, work, root
+ *   priv_mount         a new file system on an fd: the image's (its loop device),
+ *                      overlay, tmpfs, proc, sysfs, devpts; nosuid always
+ *   priv_bind          recursive bind of an fd on an fd; move_mount of a detached copy
+ *   priv_clone         open_tree(OPEN_TREE_CLONE | AT_RECURSIVE) of a bind source
+ *   priv_setattr       mount_setattr(AT_RECURSIVE): ro, nosuid, nodev, noexec added
+ *   priv_remount       MS_REMOUNT | MS_BIND of one mount, nosuid always
+ *   priv_detach        umount2(MNT_DETACH) of a copy of the stage, nothing else
+ *   priv_pivot         fchdir, pivot_root, umount2(MNT_DETACH) of the old root, chdir
+ *   priv_look          openat(O_PATH | O_NOFOLLOW) of one name: nothing read or written
+ *   priv_stat          fstatat(AT_SYMLINK_NOFOLLOW): an image file's owner and mode
+ *   priv_mkdir         mkdirat in vial's own file systems (+ fchownat, fchmodat)
+ *   priv_create        openat(O_CREAT | O_EXCL | O_NOFOLLOW) there (+ fchown, fchmod)
+ *   priv_fill_dev      --contain's /dev: openat(O_CREAT) of 6 files, mkdirat, symlinkat
+ *   priv_state_mkdir   mkdirat + fchownat root:root of LINGER_DIR, INSTANCE_DIR (or above)
+ *   priv_state_open    openat(O_NOFOLLOW) of a record, a lock (+ fchown, fchmod 0600)
+ *   priv_state_unlink  unlinkat of a record
+ *   priv_proc_open     open of /proc/self/fdinfo/N, /proc/PID, its stat, status, ns files
+ *   priv_open_image    the protected open (IMAGE_GROUP: setfsuid, setfsgid around it)
+ *   priv_loop_open     open of /dev/loop-control, /dev/loopN
+ *   priv_loop_node     mknod, chown root:disk, chmod 0660 of a missing /dev/loopN
+ *   priv_loop_attach   LOOP_CONFIGURE; or LOOP_SET_FD + LOOP_SET_STATUS64, shielded
+ *   priv_loop_status   LOOP_SET_STATUS64
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,17 +76,24 @@
 static int own_ns;		/* priv_mount_ns made the namespace vial mounts in */
 static dev_t stage_dev;		/* priv_stage's tmpfs */
 
-/* Every mount: in vial's own namespace, never the host's. */
-static void mounts_own(void)
+/* priv_lower, passing on `rc` (and errno): `return lowered(call)` ran `call` raised. */
+static int lowered(int rc)
+{
+	priv_lower();
+	return rc;
+}
+
+/* Raised for a mount: in vial's own namespace, never the host's. */
+static void raise_to_mount(void)
 {
 	if (!own_ns)
 		die("refusing to mount outside vial's own mount namespace");
+	priv_raise();
 }
 
 /* --- namespaces ------------------------------------------------------------ */
 
-/* Root: a mount namespace; nothing mounted in it reaches the host. A sealed
- * run's (`private`) receives nothing either; others stay slaves (autofs). */
+/* Root: a namespace whose mounts never reach the host; a sealed run's gets none either. */
 void priv_mount_ns(int private)
 {
 	priv_raise();
@@ -106,7 +105,7 @@ void priv_mount_ns(int private)
 	own_ns = 1;
 }
 
-/* lo, down in a new network namespace: up. */
+/* lo, down in a new network namespace, up. */
 static void lo_up(void)
 {
 	struct ifreq ifr = { .ifr_name = "lo" };
@@ -120,8 +119,7 @@ static void lo_up(void)
 	close(fd);
 }
 
-/* Root: the namespaces a launch asked for; the host name set only in a
- * UTS namespace, lo brought up only in a net namespace, made here. */
+/* Root: the namespaces asked for; the name, lo up, only in the UTS, net ones made here. */
 void priv_unshare(int flags, const char *hostname)
 {
 	if (flags & ~(CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS))
@@ -136,17 +134,13 @@ void priv_unshare(int flags, const char *hostname)
 	priv_lower();
 }
 
-/* Root: into an instance's namespace (`fd`: its init's, checked by instance.c). */
+/* Root: into an instance's namespace, by its init's fd (instance.c checked the init). */
 int priv_setns(int fd, int type)
 {
-	int rc;
-
 	if (type & ~(CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWNS))
 		die("setns: not a namespace vial joins");
 	priv_raise();
-	rc = setns(fd, type);
-	priv_lower();
-	return rc;
+	return lowered(setns(fd, type));
 }
 
 /* Write `s` whole into the file `name` of the directory `dir`. */
@@ -249,12 +243,8 @@ void priv_userns(const char *image)
 
 /* --- mounts ------------------------------------------------------------------ */
 
-/*
- * Root: vial's staging tmpfs (`data`: its mode and size) on STAGE_DIR,
- * `dir` (protect_dir_open walked it: root's all the way down, so no one
- * but root can change the path, opened again to reach the tmpfs), and its
- * lower, upper, work and root directories. Returns an fd of the tmpfs.
- */
+/* Root: the staging tmpfs on STAGE_DIR's fd (walked: only root can change the path, opened
+ * again to reach the tmpfs) and its lower, upper, work, root. Returns an fd of the tmpfs. */
 int priv_stage(int dir, const char *data)
 {
 	static const char *sub[] = { "lower", "upper", "work", "root" };
@@ -263,8 +253,7 @@ int priv_stage(int dir, const char *data)
 	char p[32];
 	int fd;
 
-	mounts_own();
-	priv_raise();
+	raise_to_mount();
 	if (mount("vial", fdpath(p, dir), "tmpfs", MS_NOSUID | MS_NODEV, data))
 		die_errno("mount staging tmpfs on %s", s);
 	fd = open(s, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -282,101 +271,72 @@ int priv_stage(int dir, const char *data)
 int priv_mount(const char *src, const char *type, int at, unsigned long flags, const char *data)
 {
 	char p[32];
-	int rc;
 
-	mounts_own();
-	priv_raise();
-	rc = mount(src, fdpath(p, at), type, flags | MS_NOSUID, data);
-	priv_lower();
-	return rc;
+	raise_to_mount();
+	return lowered(mount(src, fdpath(p, at), type, flags | MS_NOSUID, data));
 }
 
-/* Root: `src` on `at`, recursively (a bind must not uncover what a mount
- * below it hides); `moved`: `src` is priv_clone's copy, attached as it is. */
+/* Root: `src` on `at`, recursively (nothing a mount hides uncovered), or moved (priv_clone's). */
 int priv_bind(int src, int at, int moved)
 {
 	char a[32], b[32];
-	int rc;
 
-	mounts_own();
-	priv_raise();
+	raise_to_mount();
 	if (moved)
-		rc = (int)syscall(SYS_move_mount, src, "", at, "",
-				  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-	else
-		rc = mount(fdpath(a, src), fdpath(b, at), NULL, MS_BIND | MS_REC, NULL);
-	priv_lower();
-	return rc;
+		return lowered((int)syscall(SYS_move_mount, src, "", at, "",
+					    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+	return lowered(mount(fdpath(a, src), fdpath(b, at), NULL, MS_BIND | MS_REC, NULL));
 }
 
-/* Root: a detached recursive copy of the mounts at `fd` (open_tree,
- * Linux 5.2), made before the stage is, so it never holds the stage. */
+/* Root: a detached copy of the mounts at `fd` (open_tree, 5.2), taken before the stage is. */
 int priv_clone(int fd)
 {
-	int c;
-
-	mounts_own();
-	priv_raise();
-	c = (int)syscall(SYS_open_tree, fd, "",
-			 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
-	priv_lower();
-	return c;
+	raise_to_mount();
+	return lowered((int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+				    AT_RECURSIVE | AT_EMPTY_PATH));
 }
 
-/* Root: MS_RDONLY, MS_NOSUID (always), MS_NODEV, MS_NOEXEC added to the
- * mount at `fd` and every mount below it (mount_setattr, Linux 5.12). */
+/* Root: ro, nosuid (always), nodev, noexec added to `fd`'s mount and all below (5.12). */
 int priv_setattr(int fd, unsigned long flags)
 {
 	struct { uint64_t set, clr, propagation, userns_fd; } a = { .set = ATTR_NOSUID };
-	int rc;
 
 	a.set |= (flags & MS_RDONLY) ? ATTR_RDONLY : 0;
 	a.set |= (flags & MS_NODEV) ? ATTR_NODEV : 0;
 	a.set |= (flags & MS_NOEXEC) ? ATTR_NOEXEC : 0;
-	mounts_own();
-	priv_raise();
-	rc = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);
-	priv_lower();
-	return rc;
+	raise_to_mount();
+	return lowered((int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+				    sizeof a));
 }
 
 /* Root: the mount at `fd` remounted with `flags` (its own among them), nosuid. */
 int priv_remount(int fd, unsigned long flags)
 {
 	char p[32];
-	int rc;
 
-	mounts_own();
-	priv_raise();
-	rc = mount(NULL, fdpath(p, fd), NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | flags, NULL);
-	priv_lower();
-	return rc;
+	raise_to_mount();
+	return lowered(mount(NULL, fdpath(p, fd), NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | flags,
+			     NULL));
 }
 
-/* Root: the copy of the stage a recursive bind brought along, detached;
- * nothing but a mount of the staging tmpfs (EXDEV). */
+/* Root: a copy of the stage a recursive bind brought along, detached; no other mount (EXDEV). */
 int priv_detach(int fd)
 {
 	struct stat st;
 	char p[32];
-	int rc;
 
-	mounts_own();
 	if (fstat(fd, &st) || st.st_dev != stage_dev) {
 		errno = EXDEV;
 		return -1;
 	}
-	priv_raise();
-	rc = umount2(fdpath(p, fd), MNT_DETACH);
-	priv_lower();
-	return rc;
+	raise_to_mount();
+	return lowered(umount2(fdpath(p, fd), MNT_DETACH));
 }
 
 /* Root: into `root`, the old root on top of it and then detached. */
 void priv_pivot(int root)
 {
-	mounts_own();
-	priv_raise();
+	raise_to_mount();
 	if (fchdir(root))
 		die_errno("chdir to the new root");
 	/* pivot_root(".", "."): the old root lands on top, then goes. */
@@ -391,34 +351,22 @@ void priv_pivot(int root)
 
 /* --- files in vial's own file systems ---------------------------------------- */
 
-/* Root: search permission where the caller has none (the 0700 stage, the
- * root-only directories of a protected path or of an image). One name,
- * never a symlink followed; O_PATH reads and writes nothing. */
+/* Root: search rights in the 0700 stage, root-only dirs of protected paths and images. */
 int priv_look(int dir, const char *name, int flags)
 {
-	int fd;
-
 	priv_raise();
-	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | flags);
-	priv_lower();
-	return fd;
+	return lowered(openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | flags));
 }
 
-/* Root: the owner and mode of an image's file the caller cannot open
- * (the copy of /etc/passwd keeps them); never its contents. */
+/* Root: the owner and mode of an image's file the caller cannot open, never its contents. */
 int priv_stat(int dir, const char *name, struct stat *st)
 {
-	int rc;
-
 	priv_raise();
-	rc = fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	return rc;
+	return lowered(fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW));
 }
 
-/* Root: a directory in vial's own file system (the stage, the overlay, a
- * tmpfs of its own: resolve's callers decide), given `own`'s owner and
- * mode once made (NULL: root's, with the caller's group). */
+/* Root: a directory in vial's own file systems (make_mount_point's, etc.c's), `own`'s
+ * owner and mode given once made (NULL: root's, with the caller's group). */
 int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own)
 {
 	int rc;
@@ -432,7 +380,7 @@ int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own)
 	return rc;
 }
 
-/* Root: a new file there, likewise; open for writing. */
+/* Root: a new file there, likewise, open for writing. */
 int priv_create(int dir, const char *name, mode_t mode, const struct stat *own)
 {
 	int fd;
@@ -448,8 +396,7 @@ int priv_create(int dir, const char *name, mode_t mode, const struct stat *own)
 	return fd;
 }
 
-/* Root: --contain's /dev, a tmpfs vial just mounted: empty files to bind
- * the host's nodes on, pts/ and shm/ to mount on, the usual links. */
+/* Root: in --contain's /dev, vial's tmpfs: files to bind nodes on, pts/, shm/, links. */
 void priv_fill_dev(int dev)
 {
 	static const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
@@ -471,8 +418,7 @@ void priv_fill_dev(int dev)
 
 /* --- vial's state --------------------------------------------------------------- */
 
-/* A directory root alone can write (protect.c walked it): root's, not
- * writable by group or other. */
+/* Is `dir` one root alone can write (protect.c walked it)? 0, or -1 (EPERM). */
 static int state_dir(int dir)
 {
 	struct stat st;
@@ -519,33 +465,24 @@ int priv_state_open(int dir, const char *name, int flags)
 /* Root: a record removed. */
 int priv_state_unlink(int dir, const char *name)
 {
-	int rc;
-
 	if (state_dir(dir))
 		return -1;
 	priv_raise();
-	rc = unlinkat(dir, name, 0);
-	priv_lower();
-	return rc;
+	return lowered(unlinkat(dir, name, 0));
 }
 
 /* --- processes ------------------------------------------------------------------- */
 
-/* Root: a non-dumpable process's /proc files are root's (vial's own
- * fdinfo on older kernels; an instance's init); a hidepid= /proc hides
- * the process from its own user. Read-only, under /proc alone. */
+/* Root: a non-dumpable process's /proc files are root's (vial's fdinfo on old kernels,
+ * an instance's init), and hidepid= hides it from its user. Read-only, under /proc. */
 int priv_proc_open(int dir, const char *name, int flags)
 {
-	int fd;
-
 	if (dir == AT_FDCWD && strncmp(name, "/proc/", 6)) {
 		errno = EPERM;
 		return -1;
 	}
 	priv_raise();
-	fd = openat(dir, name, O_RDONLY | O_CLOEXEC | flags);
-	priv_lower();
-	return fd;
+	return lowered(openat(dir, name, O_RDONLY | O_CLOEXEC | flags));
 }
 
 /* --- images and loop devices ------------------------------------------------------- */
@@ -581,23 +518,18 @@ int priv_open_image(int dir, const char *name, const struct group *group)
 	return fd;
 }
 
-/* Root: the loop driver's nodes, root's (0660 root:disk). */
+/* Root: the loop driver's nodes are root's (0660 root:disk); those alone. */
 int priv_loop_open(const char *path, int flags)
 {
-	int fd;
-
 	if (strncmp(path, "/dev/loop", 9)) {
 		errno = EPERM;
 		return -1;
 	}
 	priv_raise();
-	fd = open(path, flags | O_CLOEXEC);
-	priv_lower();
-	return fd;
+	return lowered(open(path, flags | O_CLOEXEC));
 }
 
-/* Root: /dev/loopN on a static /dev, as udev would make it: 0660
- * root:disk, never wider. A node that appeared meanwhile is udev's. */
+/* Root: /dev/loopN on a static /dev, as udev makes it (0660 root:disk); one there is udev's. */
 int priv_loop_node(unsigned n)
 {
 	struct group *g = getgrnam("disk");
@@ -636,12 +568,8 @@ static int set_status(const struct loopdev *ld, const struct image *img)
 /* Root: the image's offset and size limit set (again) on its device. */
 int priv_loop_status(const struct loopdev *ld, const struct image *img)
 {
-	int rc;
-
 	priv_raise();
-	rc = set_status(ld, img);
-	priv_lower();
-	return rc;
+	return lowered(set_status(ld, img));
 }
 
 /*
@@ -680,8 +608,7 @@ static int configure_legacy(const struct loopdev *ld, const struct image *img)
 	return rc;
 }
 
-/* Root: the image's fd on the device `ld` vial opened (/dev/loopN, the
- * loop driver's), read-only and autoclear, at its offset and size. */
+/* Root: the image's fd on the loop device vial opened, read-only, autoclear, its range. */
 int priv_loop_attach(const struct loopdev *ld, const struct image *img)
 {
 	static int legacy;

@@ -260,13 +260,29 @@ void loop_release(struct loopdev *ld);
 int linger_hold(const struct image *img, const struct loopdev *ld);
 void linger_launched(int go, int ok);
 
-/* ns.c */
+/* ns.c: namespaces, the stage, /proc, /sys, /dev, pivot_root */
 void ns_enter(int private);
 void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
-int ns_bind(int root, int src, const char *dst, unsigned long flags, int optional);
-int ns_exists(int root, const char *path);
+
+/* resolve.c: destinations inside the root, and their mount points */
+int resolve(int root, const char *path, char *name, int host);
+int target_open(int dir, const char *name, int isdir, int host);
+void resolve_begin(const struct launch *l);
+void resolve_root(int root);
+void resolve_caller_bind(int src, int fd);
+void resolve_own_fs(int dir, const char *name);
+
+/* bind.c: the caller's binds */
+const char *bind_open(struct launch *l);
+void bind_stage(int root, int image);
+void bind_tmp(int root, struct launch *l);
+void bind_caller(int root, struct launch *l);
+void bind_chdir(const struct launch *l, const char *home);
+int bind_host(int root, int src, const char *dst, unsigned long flags, int optional);
+int bind_exists(int root, const char *path);
+void bind_fs(int root, const char *type, const char *dst, unsigned long flags, const char *data);
 
 /* mnt.c */
 struct mount_entry {
