@@ -85,3 +85,20 @@ int fd_has_entries(int dir, const char *name)
 		close(fd);
 	return found;
 }
+
+/* All of `fd` (closed) into buf, NUL-terminated: its length, or -1. */
+ssize_t fd_slurp(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r = 0;
+
+	if (fd < 0)
+		return -1;
+	while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (r < 0 || n == size - 1)
+		return -1;
+	buf[n] = 0;
+	return (ssize_t)n;
+}

@@ -129,13 +129,9 @@ static int backed_by(unsigned n, const char *want)
 {
 	char path[80], have[PATH_MAX + 16];
 	ssize_t len;
-	int fd;
 
 	snprintf(path, sizeof path, "/sys/devices/virtual/block/loop%u/loop/backing_file", n);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	len = read(fd, have, sizeof have - 1);
-	close(fd);
+	len = fd_slurp(open(path, O_RDONLY | O_CLOEXEC), have, sizeof have);
 	return len > 1 && (size_t)len - 1 == strlen(want) && !memcmp(have, want, (size_t)len - 1);
 }
 

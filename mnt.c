@@ -24,19 +24,11 @@
 int mnt_id(int fd)
 {
 	char path[64], buf[512], *s;
-	ssize_t n;
-	int f, id;
+	int id;
 
 	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	if ((f = priv_proc_open(AT_FDCWD, path, 0)) < 0)
-		return -1;
-	n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	s = strstr(buf, "\nmnt_id:");
-	if (!s || sscanf(s + 8, "%d", &id) != 1)
+	if (fd_slurp(priv_proc_open(AT_FDCWD, path, 0), buf, sizeof buf) <= 0 ||
+	    !(s = strstr(buf, "\nmnt_id:")) || sscanf(s + 8, "%d", &id) != 1)
 		return -1;
 	return id;
 }

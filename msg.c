@@ -70,3 +70,17 @@ void warn(const char *fmt, ...)
 	vmsg(fmt, ap, 0, "warning: ");
 	va_end(ap);
 }
+
+/* What instance start and stop report, unless -q/-s. */
+void inform(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	dprintf(2, "vial: %s\n", buf);
+}

@@ -144,6 +144,7 @@ __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void inform(const char *fmt, ...);
 extern int verbose, quiet;
 extern const char *progname;	/* what messages start with: "vial", or "singularity (vial)" */
 extern const char *cmdname;	/* what hints name: vial, singularity or apptainer */
@@ -314,6 +315,7 @@ int seal_binfmt_risky(char *buf, size_t n);
 void fd_each(void (*fn)(int fd, const void *arg), const void *arg);
 void fd_close_all(int own, int keep1, int keep2, int keep3);
 int fd_has_entries(int dir, const char *name);
+ssize_t fd_slurp(int fd, char *buf, size_t size);
 
 /* ldcache.c: the host's /etc/ld.so.cache, parsed from bytes */
 struct ldcache {
@@ -340,8 +342,9 @@ void init_fork(void);
 int init_pipe(void);
 void init_run(int go);
 
-/* instance.c: vial instance start|list|stop, instance://NAME */
+/* instance.c: vial instance start, exec|run|shell instance://NAME */
 #define INSTANCE_URI "instance://"
+void check_name(const char *s, int pattern);
 void instance_command(struct launch *l);
 void instance_fork(struct launch *l);
 void instance_detach(struct launch *l);
@@ -349,6 +352,45 @@ void instance_init(struct launch *l);
 void instance_join(struct launch *l);
 void instance_enter(void);
 void instance_joined(const struct launch *l);
+
+/* record.c: the caller's instances as root keeps them; instance list, stop */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+#define NAME_LEN 128		/* a file name, with room to spare */
+/* F_STARTING: until the instance is up (its container built, its
+ * startscript exec'd), no one joins it: its mount namespace still has
+ * the host's root. */
+enum { F_PROTECTED = 1, F_NV = 2, F_ROCM = 4, F_STARTING = 8 };
+/* A record, as written: NUL-separated fields (no path holds a NUL, so no
+ * field can forge another): MAGIC, pid, start time, boot id, flags,
+ * image, home inside, the two logs. */
+struct state {
+	char name[NAME_LEN + 1];
+	pid_t pid;
+	unsigned long long start;	/* /proc/PID/stat field 22 */
+	char boot[40];			/* /proc/sys/kernel/random/boot_id */
+	unsigned flags;			/* F_* */
+	char image[PATH_MAX], home[PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+	int proc;			/* /proc/PID, open and checked; or -1 */
+};
+enum { STATE_MAX = 4 * PATH_MAX + 256 };
+struct pstat {			/* what /proc/PID/stat says */
+	char comm[32];
+	char state;
+	pid_t ppid;
+	unsigned long long start;
+};
+int stat_parse(const char *buf, struct pstat *p);
+int proc_open(pid_t pid);
+int proc_stat(int proc, int root, struct pstat *p);
+const char *boot_id(void);
+int record_format(const struct state *s, char *buf, size_t size);
+int record_read(int dir, const char *name, struct state *s);
+int records_lock(void);
+int records_fd(void);
+int record_get(int dir, const char *name, struct state *s);
+void record_forget(const struct state *s);
+__attribute__((noreturn)) void instance_list(const struct launch *l);
+__attribute__((noreturn)) void instance_stop(const struct launch *l);
 
 /* env.c */
 char **env_build(const struct launch *l);

@@ -49,6 +49,7 @@ unsigned long ns_host_flags(int fd) { (void)fd; abort(); }
 void priv_shield(void) { abort(); }
 void priv_unshield(void) { abort(); }
 void seal_refused(const char *image, int err) { (void)image, (void)err; abort(); }
+ssize_t fd_slurp(int fd, char *buf, size_t size) { (void)fd, (void)buf, (void)size; abort(); }
 
 static int fuzz_socket(int domain, int type, int proto)
 {
