@@ -152,6 +152,24 @@ extern const char *cmdname;	/* what hints name: vial, singularity or apptainer *
 /* check.c: `vial config` as root checks the node */
 unsigned check_node(void);
 
+/* opts.c: the options, in one table; G: before the verb (global), A: after
+ * exec|run|shell (and instance start), I: inspect, H: run-help, N: a verb
+ * without options, L: instance list, S: instance stop */
+enum { G = 1, A = 2, I = 4, H = 8, N = 16, L = 32, S = 64 };
+struct opt {
+	const char *name;	/* --name */
+	char letter;		/* -l; 0: none */
+	char scope;		/* G, A or both */
+	const char *value;	/* what the value looks like; NULL: a flag */
+	size_t flag;		/* a flag's int in struct launch (offsetof); 0: none */
+	void (*set)(struct launch *l, const struct opt *o, char *value);
+	const char *help;	/* or, for a refused option, why */
+};
+extern const struct opt opt_table[];
+extern const size_t opt_count;
+void opt_refuse(struct launch *l, const struct opt *o, char *arg);
+void opts_from_env(struct launch *l);
+
 /* cli.c: the command line, Singularity's and Apptainer's */
 void cli_parse(int argc, char **argv, struct launch *l);
 int cli_answer(const struct launch *l);

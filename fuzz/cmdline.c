@@ -1,6 +1,6 @@
 /*
  * The caller's bytes that vial parses while setuid: the command line
- * (cli.c's option table, -B/-H/--env/--mount), then the command's environment and
+ * (opts.c's option table, -B/-H/--env/--mount), then the command's environment and
  * the wrapper script of env.c (SINGULARITYENV_X, --env X=Y, re-exported
  * through the image's /bin/sh with sh quoting). What parse accepts must
  * be well formed (absolute binds, NAME=VALUE), every refusal a "vial: "
@@ -18,8 +18,8 @@
 #define FUZZ_VIAL_DIE		/* msg.c's die(), its _exit() caught below */
 #include "harness.h"
 
-/* main.c, msg.c and env.c as they are, with their exits, output, allocations and
- * the container's file tests routed to the harness. */
+/* main.c, msg.c, cli.c, opts.c and env.c as they are, with their exits,
+ * output, allocations and the container's file tests routed to the harness. */
 static __attribute__((noreturn)) void fuzz_exit(int status);
 static int fuzz_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void *fuzz_malloc(size_t n);
@@ -42,6 +42,7 @@ static int fuzz_access(const char *path, int mode);
 #include "../main.c"
 #include "../msg.c"
 #include "../cli.c"
+#include "../opts.c"
 #include "../env.c"
 #undef _exit
 #undef dprintf
