@@ -271,6 +271,10 @@ const char *protect_why(void);
 int protect_dir_make(const char *path, const char *what, mode_t mode);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
+/* audit.c: the lines to authpriv about protected images */
+void audit_note(const char *image, const char *key, const char *text);
+void audit_run(const char *path, const char *image, char **argv, const char *cwd);
+
 /* loop.c */
 void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);

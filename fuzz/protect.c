@@ -1,5 +1,5 @@
 /*
- * protect.c's byte handling of what the caller names: canon() (the
+ * protect.c's and audit.c's byte handling of what the caller names: canon() (the
  * lexical tidying of an image path before the protected-directory match),
  * pdir_for() (that match), and the audit line protect_audit() sends to
  * syslog, whose fields (user name, image path, command, cwd) are the
@@ -26,6 +26,7 @@ static ssize_t fuzz_send(int, const void *, size_t, int);
 #define connect fuzz_connect
 #define send fuzz_send
 #include "../protect.c"
+#include "../audit.c"
 #undef socket
 #undef connect
 #undef send
