@@ -130,10 +130,8 @@ static void host_open(struct launch *l, struct host *h)
 	h->cwd = l->cwd[0] && !l->contain ? user_dir(".", 0) : -1;
 	home_open(l, h);
 	workdir_open(l, h);
-	h->site = calloc(policy.nbinds + 1, sizeof *h->site);
-	h->user = calloc(l->nbinds + 1, sizeof *h->user);
-	if (!h->site || !h->user)
-		die("out of memory");
+	h->site = xcalloc(policy.nbinds + 1, sizeof *h->site);
+	h->user = xcalloc(l->nbinds + 1, sizeof *h->user);
 	for (size_t i = 0; i < policy.nbinds; i++)
 		h->site[i] = open(policy.binds[i].src, O_PATH | O_CLOEXEC);
 	if (l->nbinds && !policy.user_binds)

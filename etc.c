@@ -29,9 +29,7 @@ void etc_prepare(const char *home)
 
 	snprintf(pw_line, sizeof pw_line, "%s:x:%u:%u:%s:%s:%s\n", u->name,
 		 (unsigned)u->uid, (unsigned)u->gid, u->gecos, home, u->shell);
-	gr = calloc((size_t)u->ngroups + 2, sizeof *gr);
-	if (!gr)
-		die("out of memory");
+	gr = xcalloc((size_t)u->ngroups + 2, sizeof *gr);
 	setgrent();
 	while ((g = getgrent()) && ngr <= (size_t)u->ngroups) {
 		if (!priv_in_group(g->gr_gid))
@@ -137,11 +135,9 @@ static void add_groups(int image, int out)
 	size_t len, alen = 0;
 	struct stat st;
 	char *buf = slurp(image, "group", &len, &st);
-	char *add = calloc(ngr + 1, sizeof gr->line);
+	char *add = xcalloc(ngr + 1, sizeof gr->line);
 	char gid[16];
 
-	if (!add)
-		die("out of memory");
 	for (size_t i = 0; i < ngr; i++) {
 		snprintf(gid, sizeof gid, "%u", (unsigned)gr[i].gid);
 		if (!has_field(buf, 2, gid))

@@ -263,7 +263,7 @@ void image_check_policy(const struct image *img)
 /*
  * A directory (sandbox): bound from the fd the caller opened, read-only,
  * nosuid, nodev, keeping the host mount's own flags (noexec stays).
- * image_open ran after ns_enter, so the fd is in our mount namespace and
+ * image_open ran after priv_mount_ns, so the fd is in our mount namespace and
  * a plain bind works on every kernel. A directory with mounts below it is
  * refused: the overlay over it would see through them, to what they
  * cover on the host (the kernel refuses users exactly that).

@@ -157,11 +157,9 @@ static int anchor_gone(void)
 /* instance start IMAGE NAME [ARG...]: checked before anything is mounted. */
 static void start_prepare(struct launch *l)
 {
-	struct state *s = calloc(1, sizeof *s);
+	struct state *s = xcalloc(1, sizeof *s);
 	int dir, found;
 
-	if (!s)
-		die("out of memory");
 	if (!l->img.path || !l->argv[0])
 		die("instance start: no %s given (vial instance start [options] IMAGE NAME "
 		    "[ARG...])", l->img.path ? "name" : "image");
@@ -237,11 +235,9 @@ static size_t read_to_eof(int fd, char *buf, size_t size)
 static int record_up(struct state *s)
 {
 	static char buf[STATE_MAX];
-	struct state *now = calloc(1, sizeof *now);
+	struct state *now = xcalloc(1, sizeof *now);
 	int dir = records_lock(), fd = -1, len, rc = -1;
 
-	if (!now)
-		die("out of memory");
 	s->flags &= ~(unsigned)F_STARTING;
 	len = record_format(s, buf, sizeof buf);
 	if (len > 0 && record_read(dir, s->name, now) == 1 && now->pid == s->pid &&
@@ -263,13 +259,11 @@ static int record_up(struct state *s)
  */
 static _Noreturn void starting(const struct launch *l, pid_t pid, int sock)
 {
-	struct state *s = calloc(1, sizeof *s);
+	struct state *s = xcalloc(1, sizeof *s);
 	char buf[8];
 	size_t n = 0;
 	int status = 0;
 
-	if (!s)
-		die("out of memory");
 	record_write(l, pid, s);
 	if (send(sock, "S", 1, MSG_NOSIGNAL) == 1)
 		n = read_to_eof(sock, buf, sizeof buf);
@@ -428,12 +422,10 @@ static void join(int type)
  */
 void instance_join(struct launch *l)
 {
-	struct state *s = calloc(1, sizeof *s);
+	struct state *s = xcalloc(1, sizeof *s);
 	const char *name = l->img.path + strlen(INSTANCE_URI);
 	int dir, found;
 
-	if (!s)
-		die("out of memory");
 	if (!strcmp(l->verb, "inspect"))
 		die("inspect: %s: not an image (vial instance list)", l->img.path);
 	check_name(name, 0);

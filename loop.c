@@ -23,13 +23,6 @@
 #define LOOP_MAJOR 7
 #define LOCK_WAIT_S 3
 
-static void nap(long usec)
-{
-	struct timespec ts = { 0, usec * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static void on_alarm(int sig)
 {
 	(void)sig;	/* only to interrupt flock */
@@ -206,7 +199,7 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 		 * cleared: back off with jitter and ask for another.
 		 */
 		debug("%s: %s, retry %d", ld->path, strerror(errno), t + 1);
-		nap(200 + (long)(rand_r(&seed) % 2000));
+		nanosleep(&(struct timespec){ 0, (200 + rand_r(&seed) % 2000) * 1000L }, NULL);
 	}
 	die("%s: no loop device could be attached after %d tries (busy: try again)",
 	    img->path, TRIES);

@@ -177,9 +177,7 @@ static void choose_command(struct launch *l)
 	}
 	while (l->argv[n])
 		n++;
-	v = calloc(n + 3, sizeof *v);
-	if (!v)
-		die("out of memory");
+	v = xcalloc(n + 3, sizeof *v);
 	v[0] = !strcmp(l->verb, "run") ? "/.singularity.d/runscript"
 		: l->shell ? (char *)l->shell : "/bin/sh";
 	memcpy(v + 1, l->argv, n * sizeof *v);
@@ -262,7 +260,7 @@ static void seal_start(const struct launch *l)
 	/* Files written over the image's would run inside it. */
 	if (l->writable_tmpfs)
 		die("%s: --writable-tmpfs: not with a sealed protected image", l->img.path);
-	if (!protect_sealed_path(l->img.path))	/* ns_enter decided on the name */
+	if (!protect_sealed_path(l->img.path))	/* priv_mount_ns decided on the name */
 		die("%s: opened as sealed, but not by its name", l->img.path);
 	seal_host_check(l->img.path);
 	seal_fds();
@@ -302,10 +300,13 @@ static void launch(struct launch *l)
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
 	if (!strncmp(l->img.path, INSTANCE_URI, strlen(INSTANCE_URI)))
 		launch_join(l);
-	/* Namespaces first, so every fd vial opens (the image too) is in
-	 * the mount namespace it will mount in. */
+	/* Namespaces first, so every fd vial opens (the image too) is in the
+	 * mount namespace it will mount in. A sealed run's receives nothing
+	 * from the host from then on (a FUSE mount the caller makes meanwhile
+	 * would come in after the binds' noexec was set); others stay slaves
+	 * (an autofs path mounted later still appears). */
 	if (mounts)
-		ns_enter(protect_sealed_path(l->img.path));
+		priv_mount_ns(protect_sealed_path(l->img.path));
 	image_open(&l->img);
 	image_probe(&l->img);
 	if (l->img.protected && (l->inspect & INSPECT_RUN_HELP))

@@ -33,15 +33,6 @@ int mnt_id(int fd)
 	return id;
 }
 
-static void *grow(void *p, size_t size)
-{
-	void *q = realloc(p, size);
-
-	if (!q)
-		die("out of memory");
-	return q;
-}
-
 /* /proc/self/mountinfo, whole, NUL-terminated; the caller frees it. */
 static char *table_read(void)
 {
@@ -55,7 +46,7 @@ static char *table_read(void)
 	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
 		len += (size_t)n;
 		if (len + 1 == cap)
-			buf = grow(buf, cap *= 2);
+			buf = xrealloc(buf, cap *= 2);
 	}
 	if (n < 0)
 		die_errno("read /proc/self/mountinfo");
@@ -118,7 +109,7 @@ size_t mnt_table(struct mount_entry **out)
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!entry(line, &e))
 			continue;
-		v = grow(v, (n + 1) * sizeof *v);
+		v = xrealloc(v, (n + 1) * sizeof *v);
 		v[n++] = e;
 	}
 	*out = v;	/* its strings point into buf, never freed: vial is short-lived */
@@ -229,10 +220,8 @@ static void set_each(int fd, unsigned long flags, const char *what)
 	struct mount_entry *t;
 	size_t n = mnt_table(&t), top = n, plen;
 	int id = mnt_id(fd), sub, subid;
-	char *in = calloc(n + 1, 1);
+	char *in = xcalloc(n + 1, 1);
 
-	if (!in)
-		die("out of memory");
 	for (size_t i = 0; i < n; i++)
 		top = t[i].id == id ? i : top;
 	if (top == n)

@@ -1,11 +1,13 @@
 /*
  * Messages: one line on stderr each, starting with the name the caller
- * typed (progname), and the name hints tell them to type (cmdname). Every
- * file may use these; they use nothing of vial's.
+ * typed (progname), and the name hints tell them to type (cmdname); and
+ * memory, or one line saying there is none. Every file may use these;
+ * they use nothing of vial's.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -83,4 +85,21 @@ void inform(const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	dprintf(2, "vial: %s\n", buf);
+}
+
+/* vial is short-lived: what it allocates it mostly keeps. */
+void *xrealloc(void *p, size_t n)
+{
+	if (!(p = p ? realloc(p, n) : malloc(n)))
+		die("out of memory");
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p)
+		die("out of memory");
+	return p;
 }

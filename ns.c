@@ -1,5 +1,6 @@
 /*
- * Namespaces and the container's root. The image is mounted on a private
+ * Namespaces (the mount namespace comes first, from main.c: privop.c's
+ * priv_mount_ns) and the container's root. The image is mounted on a private
  * staging tmpfs, under an overlay whose upper layer is on that tmpfs (so
  * missing mount points can be made); the system's file systems (/proc,
  * /sys, /dev) and the caller's binds (bind.c) are mounted there, every
@@ -23,19 +24,6 @@
 #ifndef MS_NOSYMFOLLOW
 #define MS_NOSYMFOLLOW 256
 #endif
-
-/*
- * The mount namespace, first: every fd vial opens is then in it. Nothing
- * we mount may propagate back to the host. A sealed run's (`private`)
- * receives nothing from the host either, from the moment it exists: a
- * mount the caller makes while vial builds the tree (FUSE in their home)
- * would come in after the binds' noexec was set. Ordinary runs stay
- * slaves (an autofs path mounted later still appears).
- */
-void ns_enter(int private)
-{
-	priv_mount_ns(private);
-}
 
 /* The others asked for, just before the container is built: a process
  * vial starts before (a LOOP_LINGER holder) stays out of them. */

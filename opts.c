@@ -40,11 +40,7 @@ static char *kept(size_t n)
 
 static char *xstrdup(const char *s)
 {
-	char *d = strdup(s);
-
-	if (!d)
-		die("out of memory");
-	return d;
+	return strcpy(kept(strlen(s) + 1), s);
 }
 
 /*

@@ -65,9 +65,7 @@ void priv_init(void)
 	if (user.ngroups < 0)
 		die_errno("getgroups");
 	/* musl's NGROUPS_MAX is 32; Linux allows 65536: ask the kernel. */
-	user.groups = calloc((size_t)user.ngroups + 1, sizeof *user.groups);
-	if (!user.groups)
-		die("out of memory");
+	user.groups = xcalloc((size_t)user.ngroups + 1, sizeof *user.groups);
 	user.ngroups = getgroups(user.ngroups, user.groups);
 	if (user.ngroups < 0)
 		die_errno("getgroups");
@@ -253,10 +251,8 @@ void priv_drop_forever(const struct image *sealed)
  */
 void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n)
 {
-	gid_t *g = calloc((size_t)n + 1, sizeof *g);	/* one more: priv_drop_forever's */
+	gid_t *g = xcalloc((size_t)n + 1, sizeof *g);	/* one more: priv_drop_forever's */
 
-	if (!g)
-		die("out of memory");
 	if (user.uid != 0 || !root_at_start)
 		die("only root may run a command as another user");
 	memcpy(g, groups, (size_t)n * sizeof *g);

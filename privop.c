@@ -7,34 +7,24 @@
  * file raises; priv.c keeps the credential changes (the drop, its proof,
  * target mode, the shield). The operations:
  *
- *   priv_mount_ns      unshare(CLONE_NEWNS); mount(MS_REC | MS_SLAVE or MS_PRIVATE) of /
- *   priv_unshare       unshare(PID, IPC, net, UTS asked for); sethostname; SIOCSIFFLAGS lo up
- *   priv_setns         setns into an instance's namespaces, by fd
- *   priv_userns        (sealed, in the drop) a mapper writes uid_map and gid_map;
- *                      unshare(CLONE_NEWUSER); user.max_user_namespaces 0 inside
- *   priv_stage         tmpfs on STAGE_DIR's checked fd; mkdirat of lower, upper, work, root
- *   priv_mount         a new file system on an fd: the image's (its loop device),
- *                      overlay, tmpfs, proc, sysfs, devpts; nosuid always
- *   priv_bind          recursive bind of an fd on an fd; move_mount of a detached copy
- *   priv_clone         open_tree(OPEN_TREE_CLONE | AT_RECURSIVE) of a bind source
- *   priv_setattr       mount_setattr(AT_RECURSIVE): ro, nosuid, nodev, noexec added
- *   priv_remount       MS_REMOUNT | MS_BIND of one mount, nosuid always
- *   priv_detach        umount2(MNT_DETACH) of a copy of the stage, nothing else
- *   priv_pivot         fchdir, pivot_root, umount2(MNT_DETACH) of the old root, chdir
- *   priv_look          openat(O_PATH | O_NOFOLLOW) of one name: nothing read or written
- *   priv_stat          fstatat(AT_SYMLINK_NOFOLLOW): an image file's owner and mode
- *   priv_mkdir         mkdirat in vial's own file systems (+ fchownat, fchmodat)
- *   priv_create        openat(O_CREAT | O_EXCL | O_NOFOLLOW) there (+ fchown, fchmod)
- *   priv_fill_dev      --contain's /dev: openat(O_CREAT) of 6 files, mkdirat, symlinkat
- *   priv_state_mkdir   mkdirat + fchownat root:root of LINGER_DIR, INSTANCE_DIR (or above)
- *   priv_state_open    openat(O_NOFOLLOW) of a record, a lock (+ fchown, fchmod 0600)
- *   priv_state_unlink  unlinkat of a record
- *   priv_proc_open     open of /proc/self/fdinfo/N, /proc/PID, its stat, status, ns files
- *   priv_open_image    the protected open (IMAGE_GROUP: setfsuid, setfsgid around it)
- *   priv_loop_open     open of /dev/loop-control, /dev/loopN
- *   priv_loop_node     mknod, chown root:disk, chmod 0660 of a missing /dev/loopN
- *   priv_loop_attach   LOOP_CONFIGURE; or LOOP_SET_FD + LOOP_SET_STATUS64, shielded
- *   priv_loop_status   LOOP_SET_STATUS64
+ * namespaces  priv_mount_ns: unshare(NEWNS), / slave or private; priv_unshare: PID, IPC,
+ *             net, UTS asked for, sethostname, lo up; priv_setns: an instance's, by fd;
+ *             priv_userns (sealed, in the drop): unshare(NEWUSER), a mapper's uid_map
+ *             and gid_map, user.max_user_namespaces 0
+ * mounts      in vial's namespace only, nosuid always: priv_stage (tmpfs on STAGE_DIR, its
+ *             four dirs), priv_mount (the image, overlay, tmpfs, proc, sysfs, devpts, on
+ *             an fd), priv_bind (recursive, fd on fd; or move_mount), priv_clone
+ *             (open_tree), priv_setattr (mount_setattr: ro, nodev, noexec), priv_remount,
+ *             priv_detach (a copy of the stage only), priv_pivot (pivot_root, old root out)
+ * files       priv_look (openat O_PATH | O_NOFOLLOW), priv_stat (fstatat); in vial's own
+ *             file systems: priv_mkdir, priv_create (+ fchown, fchmod), priv_fill_dev
+ * state       in LINGER_DIR, INSTANCE_DIR (root's alone): priv_state_mkdir,
+ *             priv_state_open (a record, a lock: root:root 0600), priv_state_unlink
+ * processes   priv_proc_open: /proc/self/fdinfo/N, /proc/PID, its stat, status, ns files
+ * images      priv_open_image (the protected open; IMAGE_GROUP: setfsuid, setfsgid),
+ *             priv_loop_open (/dev/loop-control, /dev/loopN), priv_loop_node (mknod,
+ *             root:disk 0660), priv_loop_attach (LOOP_CONFIGURE, or LOOP_SET_FD and
+ *             LOOP_SET_STATUS64 shielded), priv_loop_status (LOOP_SET_STATUS64)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +59,6 @@
 #define ATTR_NOSUID 0x2
 #define ATTR_NODEV 0x4
 #define ATTR_NOEXEC 0x8
-#define MAX_EXTENTS 340		/* what a uid_map or gid_map may hold (Linux 4.15+) */
 #define LOOP_MAJOR 7
 #define TRIES 64
 
@@ -90,8 +79,6 @@ static void raise_to_mount(void)
 		die("refusing to mount outside vial's own mount namespace");
 	priv_raise();
 }
-
-/* --- namespaces ------------------------------------------------------------ */
 
 /* Root: a namespace whose mounts never reach the host; a sealed run's gets none either. */
 void priv_mount_ns(int private)
@@ -157,31 +144,6 @@ static int write_whole(int dir, const char *name, const char *s)
 	return rc;
 }
 
-/* uid_map and gid_map: the caller's uid, their gid and groups, each to itself. */
-static int write_maps(int proc, const struct user *u)
-{
-	char map[MAX_EXTENTS * 24 + 32];
-	size_t n = 0;
-	int lines = 1;
-
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
-	if (write_whole(proc, "uid_map", map))
-		return -1;
-	n = (size_t)snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
-	/* Groups beyond what a map holds still grant access, unnamed. */
-	for (int i = 0; i < u->ngroups && lines < MAX_EXTENTS; i++) {
-		int dup = u->groups[i] == u->gid;
-		for (int j = 0; j < i && !dup; j++)
-			dup = u->groups[j] == u->groups[i];
-		if (dup)
-			continue;
-		n += (size_t)snprintf(map + n, sizeof map - n, "%u %u 1\n",
-				      (unsigned)u->groups[i], (unsigned)u->groups[i]);
-		lines++;
-	}
-	return write_whole(proc, "gid_map", map);
-}
-
 /*
  * The mapper, a child still root in the parent namespace: only such a
  * process may write another's maps (one that has just unshared may map
@@ -189,7 +151,7 @@ static int write_maps(int proc, const struct user *u)
  * would name the old namespace. All its ids are root's, so the caller can
  * neither signal nor trace it.
  */
-static _Noreturn void mapper(pid_t parent, int go, int done)
+static _Noreturn void mapper(pid_t parent, int go, int done, const char *uids, const char *gids)
 {
 	char p[32], c;
 	int proc;
@@ -197,8 +159,8 @@ static _Noreturn void mapper(pid_t parent, int go, int done)
 	snprintf(p, sizeof p, "/proc/%d", (int)parent);
 	if (setresuid(0, 0, 0) || (proc = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		_exit(1);
-	if (read(go, &c, 1) != 1 || write_maps(proc, priv_user()) ||
-	    write(done, "1", 1) != 1)
+	if (read(go, &c, 1) != 1 || write_whole(proc, "uid_map", uids) ||
+	    write_whole(proc, "gid_map", gids) || write(done, "1", 1) != 1)
 		_exit(1);
 	_exit(0);
 }
@@ -213,10 +175,12 @@ static _Noreturn void mapper(pid_t parent, int go, int done)
  */
 void priv_userns(const char *image)
 {
+	static char uids[SEAL_MAP], gids[SEAL_MAP];
 	int go[2], done[2], st;
 	pid_t self = getpid(), pid;
 	char c;
 
+	seal_maps(uids, gids);
 	if (pipe2(go, O_CLOEXEC) || pipe2(done, O_CLOEXEC))
 		die_errno("pipe");
 	if ((pid = fork()) < 0)
@@ -224,7 +188,7 @@ void priv_userns(const char *image)
 	if (pid == 0) {
 		close(go[1]);
 		close(done[0]);
-		mapper(self, go[0], done[1]);
+		mapper(self, go[0], done[1], uids, gids);
 	}
 	close(go[0]);
 	close(done[1]);
@@ -240,8 +204,6 @@ void priv_userns(const char *image)
 	if (write_whole(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
 		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
 }
-
-/* --- mounts ------------------------------------------------------------------ */
 
 /* Root: the staging tmpfs on STAGE_DIR's fd (walked: only root can change the path, opened
  * again to reach the tmpfs) and its lower, upper, work, root. Returns an fd of the tmpfs. */
@@ -349,8 +311,6 @@ void priv_pivot(int root)
 	priv_lower();
 }
 
-/* --- files in vial's own file systems ---------------------------------------- */
-
 /* Root: search rights in the 0700 stage, root-only dirs of protected paths and images. */
 int priv_look(int dir, const char *name, int flags)
 {
@@ -416,8 +376,6 @@ void priv_fill_dev(int dev)
 	priv_lower();
 }
 
-/* --- vial's state --------------------------------------------------------------- */
-
 /* Is `dir` one root alone can write (protect.c walked it)? 0, or -1 (EPERM). */
 static int state_dir(int dir)
 {
@@ -471,8 +429,6 @@ int priv_state_unlink(int dir, const char *name)
 	return lowered(unlinkat(dir, name, 0));
 }
 
-/* --- processes ------------------------------------------------------------------- */
-
 /* Root: a non-dumpable process's /proc files are root's (vial's fdinfo on old kernels,
  * an instance's init), and hidepid= hides it from its user. Read-only, under /proc. */
 int priv_proc_open(int dir, const char *name, int flags)
@@ -484,8 +440,6 @@ int priv_proc_open(int dir, const char *name, int flags)
 	priv_raise();
 	return lowered(openat(dir, name, O_RDONLY | O_CLOEXEC | flags));
 }
-
-/* --- images and loop devices ------------------------------------------------------- */
 
 /*
  * Root: the protected open of an image that protect.c's walk checked,

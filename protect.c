@@ -339,12 +339,6 @@ int protect_dir_open(const char *path, int writable)
 	return fd;
 }
 
-/* `name` in `up`, made root's (root:root, `mode`) if missing: 0, or -1 and errno. */
-static int mkdir_root(int up, const char *name, mode_t mode)
-{
-	return priv_state_mkdir(up, name, mode) && errno != EEXIST ? -1 : 0;
-}
-
 /*
  * The directory `path`, made 0755 if missing, with any missing one above
  * it; each checked as protect_dir_open checks it (root's all the way,
@@ -366,7 +360,7 @@ static int dir_make(const char *path)
 	up = dir_make(*parent ? parent : "/");
 	if (up < 0)
 		return -1;
-	rc = mkdir_root(up, name, 0755);
+	rc = priv_state_mkdir(up, name, 0755) && errno != EEXIST;
 	close(up);
 	return rc ? -1 : protect_dir_open(path, 0);
 }
@@ -392,7 +386,7 @@ int protect_dir_make(const char *path, const char *what, mode_t mode)
 	up = dir_make(*parent ? parent : "/");
 	if (up < 0)
 		die("%s (%s) must lie below directories only root can write", path, what);
-	if (mkdir_root(up, name, mode))
+	if (priv_state_mkdir(up, name, mode) && errno != EEXIST)
 		die_errno("make %s (%s)", path, what);
 	close(up);
 	fd = protect_dir_open(path, 0);

@@ -283,11 +283,9 @@ int record_get(int dir, const char *name, struct state *s)
  * instance of the same name has its own). */
 void record_forget(const struct state *s)
 {
-	struct state *now = calloc(1, sizeof *now);
+	struct state *now = xcalloc(1, sizeof *now);
 	int dir = records_lock();
 
-	if (!now)
-		die("out of memory");
 	if (record_read(dir, s->name, now) == 1 && now->pid == s->pid && now->start == s->start &&
 	    priv_state_unlink(dir, s->name))
 		die_errno("instance %s: remove its record", s->name);
@@ -303,7 +301,7 @@ static int by_name(const void *a, const void *b)
 /* The caller's live instances that `pattern` matches (NULL: all), by name. */
 static size_t collect(const char *pattern, struct state ***out)
 {
-	struct state **v = NULL, **more, *s = NULL;
+	struct state **v = NULL, *s = NULL;
 	int dir = records_lock(), scan = dup(dir);
 	DIR *d = scan < 0 ? NULL : fdopendir(scan);
 	struct dirent *e;
@@ -317,13 +315,11 @@ static size_t collect(const char *pattern, struct state ***out)
 		if (strlen(e->d_name) > NAME_LEN || strspn(e->d_name, NAME_CHARS) !=
 		    strlen(e->d_name) || (pattern && fnmatch(pattern, e->d_name, 0)))
 			continue;
-		if (!s && !(s = calloc(1, sizeof *s)))
-			die("out of memory");
+		if (!s)
+			s = xcalloc(1, sizeof *s);
 		if (!record_get(dir, e->d_name, s))
 			continue;
-		if (!(more = realloc(v, (n + 1) * sizeof *v)))
-			die("out of memory");
-		v = more;
+		v = xrealloc(v, (n + 1) * sizeof *v);
 		v[n++] = s;
 		s = NULL;
 	}

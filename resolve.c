@@ -257,9 +257,7 @@ void resolve_own_fs(int dir, const char *name)
 void resolve_begin(const struct launch *l)
 {
 	caller_max = l->nbinds + 4;
-	caller = calloc(caller_max, sizeof *caller);
-	if (!caller)
-		die("out of memory");
+	caller = xcalloc(caller_max, sizeof *caller);
 	caller_umask = l->umask;
 }
 

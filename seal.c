@@ -133,6 +133,29 @@ void seal_fds(void)
 	fd_each(seal_fd, NULL);
 }
 
+/* The sealed run's uid_map and gid_map: the caller's uid, their gid and
+ * groups, each to itself (privop.c's mapper writes them). */
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP])
+{
+	const struct user *u = priv_user();
+	size_t n;
+	int lines = 1;
+
+	snprintf(uids, SEAL_MAP, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
+	n = (size_t)snprintf(gids, SEAL_MAP, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
+	/* Groups beyond what a map holds still grant access, unnamed. */
+	for (int i = 0; i < u->ngroups && lines < SEAL_EXTENTS; i++) {
+		int dup = u->groups[i] == u->gid;
+		for (int j = 0; j < i && !dup; j++)
+			dup = u->groups[j] == u->groups[i];
+		if (dup)
+			continue;
+		n += (size_t)snprintf(gids + n, SEAL_MAP - n, "%u %u 1\n",
+				      (unsigned)u->groups[i], (unsigned)u->groups[i]);
+		lines++;
+	}
+}
+
 /* Landlock's ABI on this kernel: 0 when there is none (off, or too old). */
 int seal_landlock_abi(void)
 {

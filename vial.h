@@ -145,6 +145,8 @@ __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, 
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void inform(const char *fmt, ...);
+void *xrealloc(void *p, size_t n);
+void *xcalloc(size_t n, size_t size);
 extern int verbose, quiet;
 extern const char *progname;	/* what messages start with: "vial", or "singularity (vial)" */
 extern const char *cmdname;	/* what hints name: vial, singularity or apptainer */
@@ -284,7 +286,6 @@ int linger_hold(const struct image *img, const struct loopdev *ld);
 void linger_launched(int go, int ok);
 
 /* ns.c: namespaces, the stage, /proc, /sys, /dev, pivot_root */
-void ns_enter(int private);
 void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
@@ -324,6 +325,9 @@ void mnt_set_tree(int fd, unsigned long flags, const char *what);
 void confine_protected(void);
 
 /* seal.c: a sealed protected run's walls */
+#define SEAL_EXTENTS 340	/* what a uid_map or gid_map may hold (Linux 4.15+) */
+#define SEAL_MAP (SEAL_EXTENTS * 24 + 32)
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP]);
 long seal_sysctl(const char *path);
 void seal_host_check(const char *image);
 void seal_fds(void);

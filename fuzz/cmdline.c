@@ -25,14 +25,12 @@ static int fuzz_dprintf(int fd, const char *fmt, ...) __attribute__((format(prin
 static void *fuzz_malloc(size_t n);
 static void *fuzz_calloc(size_t n, size_t size);
 static void *fuzz_realloc(void *p, size_t n);
-static char *fuzz_strdup(const char *s);
 static int fuzz_access(const char *path, int mode);
 #define _exit fuzz_exit
 #define dprintf fuzz_dprintf
 #define malloc fuzz_malloc
 #define calloc fuzz_calloc
 #define realloc fuzz_realloc
-#define strdup fuzz_strdup
 #define access fuzz_access
 #define main vial_main
 #define CONFIG_H "config.h"
@@ -49,7 +47,6 @@ static int fuzz_access(const char *path, int mode);
 #undef malloc
 #undef calloc
 #undef realloc
-#undef strdup
 #undef access
 #undef main
 
@@ -61,7 +58,7 @@ void priv_init(void) { abort(); }
 const struct user *priv_user(void) { return &user; }
 int priv_is_root(void) { abort(); }
 void priv_drop_forever(const struct image *sealed) { (void)sealed; abort(); }
-void ns_enter(int private) { (void)private; abort(); }
+void priv_mount_ns(int private) { (void)private; abort(); }
 int protect_sealed_path(const char *path) { (void)path; abort(); }
 void seal_host_check(const char *image) { (void)image; abort(); }
 void seal_fds(void) { abort(); }
@@ -145,7 +142,6 @@ static void *track(void *p)
 }
 
 static void *fuzz_malloc(size_t n) { return track(malloc(n)); }
-static char *fuzz_strdup(const char *s) { return track(strdup(s)); }
 static void *fuzz_calloc(size_t n, size_t size) { return track(calloc(n, size)); }
 static void *fuzz_realloc(void *p, size_t n)
 {

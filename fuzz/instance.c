@@ -58,6 +58,8 @@ int quiet;
 static struct user user = { .uid = 1000, .gid = 1000, .name = "ann", .home = "/home/ann" };
 
 const struct user *priv_user(void) { return &user; }
+void *xcalloc(size_t n, size_t size) { return fuzz_alloc(calloc(n, size)); }
+void *xrealloc(void *p, size_t n) { return fuzz_alloc(realloc(p, n)); }
 int priv_proc_open(int dir, const char *name, int f) { (void)dir, (void)name, (void)f; abort(); }
 int priv_state_open(int dir, const char *name, int f) { (void)dir, (void)name, (void)f; abort(); }
 int priv_state_unlink(int dir, const char *name) { (void)dir, (void)name; abort(); }

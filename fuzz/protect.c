@@ -42,6 +42,8 @@ static char sent[4096];
 static size_t nsent;
 
 const struct user *priv_user(void) { return &user; }
+void *xcalloc(size_t n, size_t size) { return fuzz_alloc(calloc(n, size)); }
+void *xrealloc(void *p, size_t n) { return fuzz_alloc(realloc(p, n)); }
 void priv_raise(void) {}
 void priv_lower(void) {}
 int priv_in_group(gid_t gid) { (void)gid; return 1; }
@@ -50,6 +52,7 @@ unsigned long ns_host_flags(int fd) { (void)fd; abort(); }
 void priv_shield(void) { abort(); }
 void priv_unshield(void) { abort(); }
 void seal_refused(const char *image, int err) { (void)image, (void)err; abort(); }
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP]) { (void)uids, (void)gids; abort(); }
 ssize_t fd_slurp(int fd, char *buf, size_t size) { (void)fd, (void)buf, (void)size; abort(); }
 
 static int fuzz_socket(int domain, int type, int proto)

@@ -36,6 +36,8 @@
 const struct policy policy = { .stage_dir = "/nonexistent" };
 static struct user user = { .uid = 0, .gid = 0, .name = "root", .home = "/root" };
 const struct user *priv_user(void) { return &user; }
+void *xcalloc(size_t n, size_t size) { return fuzz_alloc(calloc(n, size)); }
+void *xrealloc(void *p, size_t n) { return fuzz_alloc(realloc(p, n)); }
 void priv_raise(void) {}
 void priv_lower(void) {}
 int mnt_id(int fd) { (void)fd; abort(); }	/* only for the caller's binds */
@@ -43,6 +45,7 @@ int mnt_id(int fd) { (void)fd; abort(); }	/* only for the caller's binds */
 void priv_shield(void) { abort(); }
 void priv_unshield(void) { abort(); }
 void seal_refused(const char *image, int err) { (void)image, (void)err; abort(); }
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP]) { (void)uids, (void)gids; abort(); }
 
 static char base[PATH_MAX];	/* the tmpfs */
 static char rootpath[PATH_MAX];	/* base/root: the container */
