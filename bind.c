@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -31,7 +30,6 @@ static struct host {		/* host paths to bind, opened O_PATH */
 static unsigned long wflags = MS_NOSUID | MS_NODEV;
 static int image_root = -1;	/* the image alone, below the overlay */
 
-static int clone_tree(int fd);
 /* How bind_fd binds: may the mount point be missing (then no bind), and
  * did the caller ask for this bind (home, cwd, -B, -W's)? */
 enum { BIND_OPTIONAL = 1, BIND_CALLER = 2 };
@@ -120,34 +118,6 @@ static void workdir_open(struct launch *l, struct host *h)
 	close(wd);
 }
 
-/* The caller's host paths, opened before the stage covers anything. */
-static void host_open(struct launch *l, struct host *h)
-{
-	h->tmp = l->contain ? -1 : user_dir("/tmp", 0);
-	h->vartmp = l->contain ? -1 : user_dir("/var/tmp", 0);
-	h->cwd = l->cwd[0] && !l->contain ? user_dir(".", 0) : -1;
-	home_open(l, h);
-	workdir_open(l, h);
-	h->site = xcalloc(policy.nbinds + 1, sizeof *h->site);
-	h->user = xcalloc(l->nbinds + 1, sizeof *h->user);
-	for (size_t i = 0; i < policy.nbinds; i++)
-		h->site[i] = open(policy.binds[i].src, O_PATH | O_CLOEXEC);
-	if (l->nbinds && !policy.user_binds)
-		die("bind %s: user binds are not allowed by the site policy", l->binds[0].src);
-	/* The caller's own rights: no binding what they cannot reach. */
-	for (size_t i = 0; i < l->nbinds; i++)
-		if ((h->user[i] = open(l->binds[i].src, O_PATH | O_CLOEXEC)) < 0)
-			die_errno("bind %s", l->binds[i].src);
-	h->tmp = clone_tree(h->tmp);
-	h->vartmp = clone_tree(h->vartmp);
-	h->home = clone_tree(h->home);
-	h->cwd = clone_tree(h->cwd);
-	for (size_t i = 0; i < policy.nbinds; i++)
-		h->site[i] = clone_tree(h->site[i]);
-	for (size_t i = 0; i < l->nbinds; i++)
-		h->user[i] = clone_tree(h->user[i]);
-}
-
 /* The staging directory and each directory above it, as (dev, ino), with
  * the staging directory's path below it; and the staging tmpfs's dev. */
 static struct { dev_t dev; ino_t ino; const char *rel; } above_stage[32];
@@ -182,28 +152,6 @@ static const char *stage_below(const struct stat *st)
 	return NULL;
 }
 
-/* A recursive bind of the staging directory, or of one above it, copied
- * the stage as well: detach that copy, which shows what the host has
- * there (the stage exists only in this namespace). */
-static void unstage(int dir, const char *name, const char *rel, const char *dst)
-{
-	int fd, rc = -1;
-
-	/* As root: the stage is 0700, and `rel` names directories that
-	 * only root can write (stage() checked them). */
-	fd = priv_look(dir, name, 0);
-	if (fd >= 0 && *rel) {
-		int top = fd;
-		fd = mnt_walk(top, rel, 1);
-		close(top);
-	}
-	if (fd < 0 || ((rc = priv_detach(fd)) && errno == EXDEV))
-		die("bind %s: cannot find vial's staging area in it to hide it", dst);
-	if (rc)
-		die_errno("bind %s: hide vial's staging area", dst);
-	close(fd);
-}
-
 /* Detached copies made by clone_tree: bound by move_mount, not mount. */
 static int clones[16];
 static size_t nclones;
@@ -236,6 +184,56 @@ static int clone_tree(int fd)
 	close(fd);
 	clones[nclones++] = c;
 	return c;
+}
+
+/* The caller's host paths, opened before the stage covers anything. */
+static void host_open(struct launch *l, struct host *h)
+{
+	h->tmp = l->contain ? -1 : user_dir("/tmp", 0);
+	h->vartmp = l->contain ? -1 : user_dir("/var/tmp", 0);
+	h->cwd = l->cwd[0] && !l->contain ? user_dir(".", 0) : -1;
+	home_open(l, h);
+	workdir_open(l, h);
+	h->site = xcalloc(policy.nbinds + 1, sizeof *h->site);
+	h->user = xcalloc(l->nbinds + 1, sizeof *h->user);
+	for (size_t i = 0; i < policy.nbinds; i++)
+		h->site[i] = open(policy.binds[i].src, O_PATH | O_CLOEXEC);
+	if (l->nbinds && !policy.user_binds)
+		die("bind %s: user binds are not allowed by the site policy", l->binds[0].src);
+	/* The caller's own rights: no binding what they cannot reach. */
+	for (size_t i = 0; i < l->nbinds; i++)
+		if ((h->user[i] = open(l->binds[i].src, O_PATH | O_CLOEXEC)) < 0)
+			die_errno("bind %s", l->binds[i].src);
+	h->tmp = clone_tree(h->tmp);
+	h->vartmp = clone_tree(h->vartmp);
+	h->home = clone_tree(h->home);
+	h->cwd = clone_tree(h->cwd);
+	for (size_t i = 0; i < policy.nbinds; i++)
+		h->site[i] = clone_tree(h->site[i]);
+	for (size_t i = 0; i < l->nbinds; i++)
+		h->user[i] = clone_tree(h->user[i]);
+}
+
+/* A recursive bind of the staging directory, or of one above it, copied
+ * the stage as well: detach that copy, which shows what the host has
+ * there (the stage exists only in this namespace). */
+static void unstage(int dir, const char *name, const char *rel, const char *dst)
+{
+	int fd, rc = -1;
+
+	/* As root: the stage is 0700, and `rel` names directories that
+	 * only root can write (stage() checked them). */
+	fd = priv_look(dir, name, 0);
+	if (fd >= 0 && *rel) {
+		int top = fd;
+		fd = mnt_walk(top, rel, 1);
+		close(top);
+	}
+	if (fd < 0 || ((rc = priv_detach(fd)) && errno == EXDEV))
+		die("bind %s: cannot find vial's staging area in it to hide it", dst);
+	if (rc)
+		die_errno("bind %s: hide vial's staging area", dst);
+	close(fd);
 }
 
 /* Bind host fd `src` on `dst` inside `root`, then add `flags` to it and
@@ -412,9 +410,11 @@ static void mount_home(int root, struct launch *l, struct host *h)
 	}
 }
 
-static void mount_tmp(int root, struct launch *l, struct host *h)
+/* /tmp and /var/tmp, first (see ns_build). */
+void bind_tmp(int root, struct launch *l)
 {
 	const unsigned long f = wflags;
+	const struct host *h = &opened;
 
 	if (l->no_mount & NM_TMP)
 		return;
@@ -493,12 +493,6 @@ void bind_stage(int root, int image)
 {
 	resolve_root(root);
 	image_root = image;
-}
-
-/* /tmp and /var/tmp, first (see ns_build). */
-void bind_tmp(int root, struct launch *l)
-{
-	mount_tmp(root, l, &opened);
 }
 
 /* After the system's mounts: home, the site's binds, -B's, the GPU's, the cwd. */

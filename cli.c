@@ -20,11 +20,11 @@ static int persona;		/* called as singularity, apptainer or run-singularity */
 static const struct opt *find(int scope, const char *name, size_t n, char letter)
 {
 	for (size_t i = 0; i < opt_count; i++) {
-		if (!(opt_table[i].scope & scope))
+		const struct opt *o = &opt_table[i];
+		if (!(o->scope & scope))
 			continue;
-		if (letter ? opt_table[i].letter == letter
-			   : strlen(opt_table[i].name) == n && !strncmp(opt_table[i].name, name, n))
-			return &opt_table[i];
+		if (letter ? o->letter == letter : !strncmp(o->name, name, n) && !o->name[n])
+			return o;
 	}
 	return NULL;
 }

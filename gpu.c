@@ -359,8 +359,8 @@ void gpu_bind(int root)
 		/* a device's place in a --contain /dev is made as for any
 		 * mount point: only in vial's own tmpfs (not in a tmpfs of the
 		 * host's that a -B put over /dev) */
-		else if (bind_host(root, f->fd, f->dst, f->kind == DEV ? MS_NOSUID | MS_NOEXEC : ro,
-				 1) == 0)
+		else if (bind_host(root, f->fd, f->dst,
+				   f->kind == DEV ? MS_NOSUID | MS_NOEXEC : ro, 1) == 0)
 			debug("%s: bound %s on %s", f->opt, f->src, f->dst);
 		close(f->fd);
 	}

@@ -239,7 +239,8 @@ static int record_up(struct state *s)
 	s->flags &= ~(unsigned)F_STARTING;
 	len = record_format(s, buf, sizeof buf);
 	if (len > 0 && record_read(dir, s->name, now) == 1 && now->pid == s->pid &&
-	    now->start == s->start && (fd = priv_state_open(dir, s->name, O_WRONLY | O_TRUNC)) >= 0)
+	    now->start == s->start &&
+	    (fd = priv_state_open(dir, s->name, O_WRONLY | O_TRUNC)) >= 0)
 		rc = write(fd, buf, (size_t)len) == len ? 0 : -1;
 	if (fd >= 0 && close(fd))
 		rc = -1;

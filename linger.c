@@ -17,39 +17,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vial.h"
-
-/* LINGER_DIR, made if missing: root's, writable by nobody else, and below
- * directories only root can write (protect_dir_make). */
-static int state_dir(void)
-{
-	return protect_dir_make(policy.linger_dir, "LINGER_DIR", 0755);
-}
-
-/* In a namespace of its own, the image alone: mounted and made the root. */
-static void hold_mount(const struct image *img, const struct loopdev *ld)
-{
-	int root;
-
-	priv_mount_ns(1);
-	root = image_mount(img, ld, AT_FDCWD, policy.stage_dir);
-	priv_pivot(root);
-	close(root);
-}
 
 /* The holder: the mount; then, if its launch executed the command, sleep
  * until the state file is old enough. */
@@ -59,14 +38,17 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	struct stat st;
 	time_t left;
 	char c;
-	int null = open("/dev/null", O_RDWR);
+	int null = open("/dev/null", O_RDWR), root;
 
 	/* Nothing of the caller's: no terminal, no pipe kept open, no fd. */
 	if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
 	    dup2(null, 2) < 0)
 		_exit(1);
 	fd_close_all(0, lock, ld->fd, go);	/* an MPI peer must not wait on one */
-	hold_mount(img, ld);
+	priv_mount_ns(1);	/* the image alone, in a namespace of its own, made the root */
+	root = image_mount(img, ld, AT_FDCWD, policy.stage_dir);
+	priv_pivot(root);
+	close(root);
 	close(ld->fd);		/* the mount holds the device now */
 	priv_drop_forever(NULL);
 	/* "1": the command is about to be exec'd; then EOF when the exec
@@ -87,7 +69,8 @@ int linger_hold(const struct image *img, const struct loopdev *ld)
 {
 	char name[32];
 	pid_t pid;
-	int dir = state_dir(), lock, go[2];
+	/* LINGER_DIR, made if missing: root's alone, below directories only root can write */
+	int dir = protect_dir_make(policy.linger_dir, "LINGER_DIR", 0755), lock, go[2];
 
 	snprintf(name, sizeof name, "loop%u", ld->n);
 	/* root:root 0600: nobody else may open it, so nobody else can take

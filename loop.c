@@ -19,8 +19,6 @@
 
 #include "vial.h"
 
-#define TRIES 64
-#define LOOP_MAJOR 7
 #define LOCK_WAIT_S 3
 
 static void on_alarm(int sig)
@@ -168,7 +166,7 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 {
 	unsigned seed = (unsigned)getpid();
 
-	for (int t = 0; t < TRIES; t++) {
+	for (int t = 0; t < LOOP_TRIES; t++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0)
 			die_errno("%s: no free loop device (LOOP_CTL_GET_FREE; "
@@ -196,7 +194,7 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 		nanosleep(&(struct timespec){ 0, (200 + rand_r(&seed) % 2000) * 1000L }, NULL);
 	}
 	die("%s: no loop device could be attached after %d tries (busy: try again)",
-	    img->path, TRIES);
+	    img->path, LOOP_TRIES);
 }
 
 /* A device already bound to the image needs no lock: our open fd holds it

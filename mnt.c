@@ -8,9 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vial.h"
@@ -189,7 +187,8 @@ int mnt_walk(int top, const char *rel, int root)
 	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
 		return -1;
 	for (c = strtok_r(buf, "/", &save); c && dir >= 0; c = strtok_r(NULL, "/", &save)) {
-		next = root ? priv_look(dir, c, 0) : openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		next = root ? priv_look(dir, c, 0)
+			    : openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		close(dir);
 		dir = next;
 	}

@@ -18,15 +18,15 @@ int verbose, quiet;
 const char *progname = "vial";
 const char *cmdname = "vial";	/* the command to name in hints: vial, singularity, ... */
 
-static void vmsg(const char *fmt, va_list ap, int err, const char *what)
+static void vmsg(const char *name, const char *fmt, va_list ap, int err, const char *what)
 {
 	char buf[1024];
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	if (err)
-		dprintf(2, "%s: %s%s: %s\n", progname, what, buf, strerror(err));
+		dprintf(2, "%s: %s%s: %s\n", name, what, buf, strerror(err));
 	else
-		dprintf(2, "%s: %s%s\n", progname, what, buf);
+		dprintf(2, "%s: %s%s\n", name, what, buf);
 }
 
 _Noreturn void die(const char *fmt, ...)
@@ -34,7 +34,7 @@ _Noreturn void die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "");
+	vmsg(progname, fmt, ap, 0, "");
 	va_end(ap);
 	_exit(255);
 }
@@ -45,7 +45,7 @@ _Noreturn void die_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(fmt, ap, e, "");
+	vmsg(progname, fmt, ap, e, "");
 	va_end(ap);
 	_exit(255);
 }
@@ -57,7 +57,7 @@ void debug(const char *fmt, ...)
 	if (!verbose)
 		return;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "");
+	vmsg(progname, fmt, ap, 0, "");
 	va_end(ap);
 }
 
@@ -69,22 +69,20 @@ void warn(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "warning: ");
+	vmsg(progname, fmt, ap, 0, "warning: ");
 	va_end(ap);
 }
 
 /* What instance start and stop report, unless -q/-s. */
 void inform(const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	vmsg("vial", fmt, ap, 0, "");
 	va_end(ap);
-	dprintf(2, "vial: %s\n", buf);
 }
 
 /* vial is short-lived: what it allocates it mostly keeps. */

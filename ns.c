@@ -7,7 +7,6 @@
  * destination resolved inside the new root, and only then does vial
  * pivot into it.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>

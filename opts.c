@@ -491,13 +491,15 @@ const struct opt opt_table[] = {
 	  "never as root" },
 	{ "writable", 'w', A, NULL, 0, opt_refuse, "not supported: images are mounted read-only "
 	  "(see --writable-tmpfs)" },
-	{ "overlay", 'o', A, "IMAGE", 0, opt_refuse, "not supported: vial mounts no overlay image" },
+	{ "overlay", 'o', A, "IMAGE", 0, opt_refuse,
+	  "not supported: vial mounts no overlay image" },
 	{ "add-caps", 0, A, "CAPS", 0, opt_refuse, "not supported: vial drops every capability" },
 	{ "keep-privs", 0, A, NULL, 0, opt_refuse, "not supported: vial drops every privilege" },
 	{ "allow-setuid", 0, A, NULL, 0, opt_refuse, "not supported: every mount is nosuid" },
 	{ "security", 0, A, "uid:N,gid:N[:M...]", 0, opt_security,
 	  "(root only) run as that user and groups" },
-	{ "network-args", 0, A, "ARGS", 0, opt_refuse, "not supported: vial's network is loopback only" },
+	{ "network-args", 0, A, "ARGS", 0, opt_refuse,
+	  "not supported: vial's network is loopback only" },
 	{ "app", 0, A | H, "NAME", 0, opt_refuse, "not supported: vial runs no SCIF apps" },
 	{ "scratch", 'S', A, "DIR", 0, opt_refuse, "not supported: bind a directory with -B" },
 };

@@ -11,7 +11,6 @@
  */
 #include <cap-ng.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>

@@ -59,8 +59,6 @@
 #define ATTR_NOSUID 0x2
 #define ATTR_NODEV 0x4
 #define ATTR_NOEXEC 0x8
-#define LOOP_MAJOR 7
-#define TRIES 64
 
 static int own_ns;		/* priv_mount_ns made the namespace vial mounts in */
 static dev_t stage_dev;		/* priv_stage's tmpfs */
@@ -329,8 +327,9 @@ int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own)
 
 	priv_raise();
 	rc = mkdirat(dir, name, mode);
-	if (rc == 0 && own && (fchownat(dir, name, own->st_uid, own->st_gid, AT_SYMLINK_NOFOLLOW) ||
-			       fchmodat(dir, name, own->st_mode & 07777, 0)))
+	if (rc == 0 && own &&
+	    (fchownat(dir, name, own->st_uid, own->st_gid, AT_SYMLINK_NOFOLLOW) ||
+	     fchmodat(dir, name, own->st_mode & 07777, 0)))
 		rc = -1;
 	priv_lower();
 	return rc;
@@ -505,7 +504,7 @@ static int set_status(const struct loopdev *ld, const struct image *img)
 	i.lo_sizelimit = img->size;
 	i.lo_flags = LO_FLAGS_AUTOCLEAR;
 	for (int t = 0; ioctl(ld->fd, LOOP_SET_STATUS64, &i); t++) {
-		if (errno != EAGAIN || t == TRIES)
+		if (errno != EAGAIN || t == LOOP_TRIES)
 			return -1;
 		debug("%s: EAGAIN from LOOP_SET_STATUS64 (dirty pages): retry", ld->path);
 		nanosleep(&ms, NULL);

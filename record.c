@@ -102,7 +102,8 @@ int proc_open(pid_t pid)
 int proc_stat(int proc, int root, struct pstat *p)
 {
 	char buf[1024];
-	int fd = root ? priv_proc_open(proc, "stat", 0) : openat(proc, "stat", O_RDONLY | O_CLOEXEC);
+	int fd = root ? priv_proc_open(proc, "stat", 0)
+		      : openat(proc, "stat", O_RDONLY | O_CLOEXEC);
 
 	return fd_slurp(fd, buf, sizeof buf) < 0 ? -1 : stat_parse(buf, p);
 }

@@ -208,8 +208,7 @@ void priv_unshare(int flags, const char *hostname);
 int priv_setns(int fd, int type);
 void priv_userns(const char *image);
 int priv_stage(int dir, const char *data);
-int priv_mount(const char *src, const char *type, int at, unsigned long flags,
-	       const char *data);
+int priv_mount(const char *src, const char *type, int at, unsigned long flags, const char *data);
 int priv_bind(int src, int at, int moved);
 int priv_clone(int fd);
 int priv_setattr(int fd, unsigned long flags);
@@ -278,6 +277,8 @@ void audit_note(const char *image, const char *key, const char *text);
 void audit_run(const char *path, const char *image, char **argv, const char *cwd);
 
 /* loop.c */
+#define LOOP_MAJOR 7
+#define LOOP_TRIES 64		/* attaches, and LOOP_SET_STATUS64s on EAGAIN */
 void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);
 
