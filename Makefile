@@ -28,8 +28,8 @@ DEFS     = -DCONFIG_H='"$(abspath $(CONFIG))"' \
 	   -DBUILD_CC='"$(shell $(CC) -dumpversion 2>/dev/null | sed 's/^/gcc /')"' \
 	   -DCAPNG_VERSION='"$(CAPNG_VER)"'
 CAPNG_VER = 0.8.3
-SRC      = main.c cli.c priv.c image.c sif.c protect.c loop.c linger.c ns.c etc.c init.c env.c \
-	   inspect.c config.c fd.c mnt.c confine.c seal.c check.c ldcache.c gpu.c instance.c
+SRC      = main.c msg.c cli.c priv.c privop.c image.c sif.c protect.c audit.c loop.c linger.c ns.c bind.c resolve.c etc.c init.c env.c \
+	   opts.c inspect.c config.c fd.c mnt.c confine.c seal.c check.c ldcache.c gpu.c instance.c record.c
 # Objects per site config, so `make CONFIG=site.h OUT=/path/vial` never
 # mixes two policies.
 OUT     ?= vial

@@ -25,13 +25,6 @@ static const char *prepend, *append;	/* ..._PREPEND_PATH, ..._APPEND_PATH */
 static int gpu;			/* --nv or --rocm */
 static const char *image;	/* as the user named it: for "command not found" */
 
-static void *xrealloc(void *p, size_t n)
-{
-	if (!(p = p ? realloc(p, n) : malloc(n)))
-		die("out of memory");
-	return p;
-}
-
 static char *set(const char *name, size_t len, const char *value)
 {
 	size_t i = 0;

@@ -29,9 +29,7 @@ void etc_prepare(const char *home)
 
 	snprintf(pw_line, sizeof pw_line, "%s:x:%u:%u:%s:%s:%s\n", u->name,
 		 (unsigned)u->uid, (unsigned)u->gid, u->gecos, home, u->shell);
-	gr = calloc((size_t)u->ngroups + 2, sizeof *gr);
-	if (!gr)
-		die("out of memory");
+	gr = xcalloc((size_t)u->ngroups + 2, sizeof *gr);
 	setgrent();
 	while ((g = getgrent()) && ngr <= (size_t)u->ngroups) {
 		if (!priv_in_group(g->gr_gid))
@@ -60,13 +58,11 @@ static int has_field(const char *buf, int field, const char *val)
 	return 0;
 }
 
-/*
- * One file at a time: read, merged, written, before the next is read.
+/* One file at a time: read, merged, written, before the next is read.
  * Read with the caller's own rights, like every path a user names: a
  * sandbox's etc/passwd of mode 0600 is not the caller's to see (an
  * unreadable one is started from empty). `st` gets its owner and mode
- * (root's look, metadata only), for the copy; none: root's, 0644.
- */
+ * (root's look, metadata only), for the copy; none: root's, 0644. */
 static char *slurp(int dir, const char *name, size_t *len, struct stat *st)
 {
 	static char buf[ETC_MAX + 2];
@@ -79,13 +75,8 @@ static char *slurp(int dir, const char *name, size_t *len, struct stat *st)
 	if (dir < 0)
 		return buf;	/* the image has no /etc */
 	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {	/* root's look at the owner and mode only */
-		priv_raise();
-		rc = fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW);
-		priv_lower();
-	} else {
-		rc = fstat(fd, st);
-	}
+	/* root's look at the owner and mode only */
+	rc = fd < 0 ? priv_stat(dir, name, st) : fstat(fd, st);
 	if (rc || !S_ISREG(st->st_mode)) {	/* missing, a symlink, a FIFO: start empty */
 		*st = (struct stat){ .st_mode = S_IFREG | 0644 };
 		if (fd >= 0)
@@ -119,23 +110,14 @@ static void write_all(int fd, const char *p, size_t n, const char *name)
 	}
 }
 
-/*
- * Write /etc/NAME in the session's upper layer: the image's lines, then
+/* Write /etc/NAME in the session's upper layer: the image's lines, then
  * ours, with the image's owner and mode (a protected image's 0600 passwd
- * stays root's 0600).
- */
+ * stays root's 0600). */
 static void write_new(int dir, const char *name, const char *buf, size_t len,
 		      const char *add, size_t addlen, const struct stat *st)
 {
-	int fd;
+	int fd = priv_create(dir, name, 0600, st);
 
-	priv_raise();
-	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && (fchown(fd, st->st_uid, st->st_gid) || fchmod(fd, st->st_mode & 07777))) {
-		close(fd);
-		fd = -1;
-	}
-	priv_lower();
 	if (fd < 0)
 		die_errno("cannot write /etc/%s in the container", name);
 	write_all(fd, buf, len, name);
@@ -149,11 +131,9 @@ static void add_groups(int image, int out)
 	size_t len, alen = 0;
 	struct stat st;
 	char *buf = slurp(image, "group", &len, &st);
-	char *add = calloc(ngr + 1, sizeof gr->line);
+	char *add = xcalloc(ngr + 1, sizeof gr->line);
 	char gid[16];
 
-	if (!add)
-		die("out of memory");
 	for (size_t i = 0; i < ngr; i++) {
 		snprintf(gid, sizeof gid, "%u", (unsigned)gr[i].gid);
 		if (!has_field(buf, 2, gid))
@@ -163,36 +143,25 @@ static void add_groups(int image, int out)
 	free(add);
 }
 
-/*
- * `image` is the image's root, `upper` the overlay's upper directory, not
+/* `image` is the image's root, `upper` the overlay's upper directory, not
  * yet mounted: the files are written there before the overlay shows them
  * over the image's (no copy-up of /etc, no whiteouts). An /etc that is
- * not a directory in the image is refused, never followed.
- */
+ * not a directory in the image is refused, never followed. */
 void etc_add_user(int image, int upper)
 {
 	const struct user *u = priv_user();
 	struct stat st = { .st_mode = 0755 }, pst;
 	size_t len;
 	char *buf;
-	int dir, out, e;
+	int dir = priv_look(image, "etc", O_DIRECTORY), out;
 
-	priv_raise();
-	dir = openat(image, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	e = errno;
-	priv_lower();
-	if ((dir < 0 && e != ENOENT) || (dir >= 0 && fstat(dir, &st)))
+	if ((dir < 0 && errno != ENOENT) || (dir >= 0 && fstat(dir, &st)))
 		die("/etc in the container is not a directory");
 	/* The upper etc/ decides the merged directory's owner and mode:
 	 * exactly the image's, or root's 0755 where the image has none. */
-	priv_raise();
-	if (mkdirat(upper, "etc", 0700) ||
-	    fchownat(upper, "etc", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) ||
-	    fchmodat(upper, "etc", st.st_mode & 07777, 0))
+	if (priv_mkdir(upper, "etc", 0700, &st))
 		die_errno("mkdir /etc in the container");
-	out = openat(upper, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	if (out < 0)
+	if ((out = priv_look(upper, "etc", O_DIRECTORY)) < 0)
 		die_errno("open /etc in the container");
 	buf = slurp(dir, "passwd", &len, &pst);
 	if (!has_field(buf, 0, u->name))

@@ -15,11 +15,9 @@
 
 #include "vial.h"
 
-/*
- * Every fd of the process in turn (but the one reading the list) to `fn`,
+/* Every fd of the process in turn (but the one reading the list) to `fn`,
  * however high: from /proc/self/fd, which a process may always read for
- * itself, non-dumpable or not.
- */
+ * itself, non-dumpable or not. */
 void fd_each(void (*fn)(int fd, const void *arg), const void *arg)
 {
 	_Alignas(struct dirent) char ents[4096];
@@ -55,11 +53,9 @@ static void close_unkept(int fd, const void *arg)
 		die_errno("close fd %d", fd);
 }
 
-/*
- * Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
+/* Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
  * (those marked close-on-exec; the caller's never are, since exec closed
- * theirs) when `own`, else every one.
- */
+ * theirs) when `own`, else every one. */
 void fd_close_all(int own, int keep1, int keep2, int keep3)
 {
 	const struct keep k = { own, { keep1, keep2, keep3 } };
@@ -84,4 +80,21 @@ int fd_has_entries(int dir, const char *name)
 	if (fd >= 0)
 		close(fd);
 	return found;
+}
+
+/* All of `fd` (closed) into buf, NUL-terminated: its length, or -1. */
+ssize_t fd_slurp(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r = 0;
+
+	if (fd < 0)
+		return -1;
+	while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (r < 0 || n == size - 1)
+		return -1;
+	buf[n] = 0;
+	return (ssize_t)n;
 }

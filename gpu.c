@@ -354,13 +354,13 @@ void gpu_bind(int root)
 
 	for (size_t i = 0; i < nfiles; i++) {
 		const struct file *f = &files[i];
-		if (f->kind == BIN && ns_exists(root, f->dst))
+		if (f->kind == BIN && bind_exists(root, f->dst))
 			debug("%s: not binding %s: the image has %s", f->opt, f->src, f->dst);
 		/* a device's place in a --contain /dev is made as for any
 		 * mount point: only in vial's own tmpfs (not in a tmpfs of the
 		 * host's that a -B put over /dev) */
-		else if (ns_bind(root, f->fd, f->dst, f->kind == DEV ? MS_NOSUID | MS_NOEXEC : ro,
-				 1) == 0)
+		else if (bind_host(root, f->fd, f->dst,
+				   f->kind == DEV ? MS_NOSUID | MS_NOEXEC : ro, 1) == 0)
 			debug("%s: bound %s on %s", f->opt, f->src, f->dst);
 		close(f->fd);
 	}

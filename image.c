@@ -35,13 +35,11 @@ const char *image_fmt_name(enum fmt f)
 	return "unknown";
 }
 
-/*
- * The caller's own open comes first. Only EACCES may lead to the
+/* The caller's own open comes first. Only EACCES may lead to the
  * protected fallback, only in a protected directory, and every refusal
  * there reads like a missing file (elsewhere EACCES is what it is).
  * A directory (a sandbox) is opened as the caller too, and later bound
- * by this fd: the path is never looked up again.
- */
+ * by this fd: the path is never looked up again. */
 void image_open(struct image *img)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
@@ -127,10 +125,8 @@ static enum fmt probe_erofs(const struct image *img, const unsigned char *sb)
 	return FMT_EROFS;
 }
 
-/*
- * Singularity 2.x ran tar archives (and gzip/bzip2/xz-compressed ones)
- * by unpacking them first; vial mounts file systems only: say so.
- */
+/* Singularity 2.x ran tar archives (and gzip/bzip2/xz-compressed ones)
+ * by unpacking them first; vial mounts file systems only: say so. */
 static void archive_refuse(const struct image *img, const unsigned char *b, size_t n)
 {
 	static const struct { const char *magic; size_t len; const char *what; } a[] = {
@@ -238,12 +234,10 @@ void image_probe(struct image *img)
 		    image_fmt_name(want), image_fmt_name(img->fmt));
 }
 
-/*
- * Kernel file-system drivers parse the image's bytes: the site decides
+/* Kernel file-system drivers parse the image's bytes: the site decides
  * which ones may see bytes a user could have written. An image counts as
  * root's only where the user cannot have chosen its owner (not on FUSE,
- * not through another namespace's mounts: mnt_owner_chosen).
- */
+ * not through another namespace's mounts: mnt_owner_chosen). */
 void image_check_policy(const struct image *img)
 {
 	int rootish = img->st.st_uid == 0 && !(img->st.st_mode & (S_IWGRP | S_IWOTH));
@@ -260,55 +254,43 @@ void image_check_policy(const struct image *img)
 	    img->path, image_fmt_name(img->fmt));
 }
 
-/*
- * A directory (sandbox): bound from the fd the caller opened, read-only,
+/* A directory (sandbox): bound from the fd the caller opened, read-only,
  * nosuid, nodev, keeping the host mount's own flags (noexec stays).
- * image_open ran after ns_enter, so the fd is in our mount namespace and
+ * image_open ran after priv_mount_ns, so the fd is in our mount namespace and
  * a plain bind works on every kernel. A directory with mounts below it is
  * refused: the overlay over it would see through them, to what they
- * cover on the host (the kernel refuses users exactly that).
- */
-static void mount_dir(const struct image *img, const char *dir)
+ * cover on the host (the kernel refuses users exactly that). */
+static void dir_check(const struct image *img, int fd)
 {
-	char src[32];
-	int rc, fd, id;
+	int id = mnt_id(fd);
 
-	priv_raise();
-	rc = mount(fdpath(src, img->fd), dir, NULL, MS_BIND | MS_REC, NULL);
-	priv_lower();
-	if (rc)
-		die_errno("%s: cannot bind the directory", img->path);
-	priv_raise();
-	fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0)
-		die_errno("%s: cannot open the bound directory", img->path);
-	if ((id = mnt_id(fd)) < 0)
+	if (id < 0)
 		die("%s: cannot find the bound directory's mount", img->path);
 	if (mnt_has_children(id))
 		die("%s: a directory image with mounts below it is not supported "
 		    "(the container would show what they hide on the host)", img->path);
 	mnt_set_tree(fd, MS_RDONLY | MS_NOSUID | MS_NODEV, img->path);
-	close(fd);
 }
 
-void image_mount(const struct image *img, const struct loopdev *ld, const char *dir)
+/* The image mounted on `name` in `at` (vial's own directory): its root, opened. */
+int image_mount(const struct image *img, const struct loopdev *ld, int at, const char *name)
 {
+	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV;
+	int dir = img->fmt == FMT_DIR, fd = priv_look(at, name, O_DIRECTORY);
 	size_t i = 0;
-	int rc;
 
-	if (img->fmt == FMT_DIR) {
-		mount_dir(img, dir);
-		return;
-	}
 	while (fmts[i].fmt != img->fmt)
 		i++;
-	priv_raise();
-	rc = mount(ld->path, dir, fmts[i].fstype, MS_RDONLY | MS_NOSUID | MS_NODEV,
-		   fmts[i].data);
-	priv_lower();
-	if (rc)
-		die_errno("%s: cannot mount %s image (damaged?)", img->path, fmts[i].name);
+	if (fd < 0 || (dir ? priv_bind(img->fd, fd, 0)
+		       : priv_mount(ld->path, fmts[i].fstype, fd, ro, fmts[i].data)))
+		die_errno(dir ? "%s: cannot bind the %s" : "%s: cannot mount %s image (damaged?)",
+			  img->path, fmts[i].name);
+	close(fd);
+	if ((fd = priv_look(at, name, O_DIRECTORY)) < 0)
+		die_errno("%s: cannot open the bound %s", img->path, fmts[i].name);
+	if (dir)
+		dir_check(img, fd);
+	return fd;
 }
 
 static void inspect_sif(const struct image *img)

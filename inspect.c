@@ -38,13 +38,11 @@ unsigned inspect_bit(const char *flag)
 /* The whole file, or NULL when the image has none. */
 static char *slurp(const char *path)
 {
-	char *buf = malloc(META_MAX + 1);
+	char *buf = xrealloc(NULL, META_MAX + 1);
 	size_t n = 0;
 	ssize_t r = 1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (!buf)
-		die("out of memory");
 	if (fd < 0) {
 		free(buf);
 		return NULL;

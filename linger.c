@@ -17,47 +17,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vial.h"
-
-/*
- * LINGER_DIR, made if missing: root's, writable by nobody else, and below
- * directories only root can write (protect_dir_make).
- */
-static int state_dir(void)
-{
-	return protect_dir_make(policy.linger_dir, "LINGER_DIR", 0755);
-}
-
-/* In a namespace of its own, the image alone: mounted and made the root. */
-static void hold_mount(const struct image *img, const struct loopdev *ld)
-{
-	const char *d = policy.stage_dir;
-
-	priv_raise();
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		die_errno("linger: unshare");
-	priv_lower();
-	image_mount(img, ld, d);
-	priv_raise();
-	if (chdir(d) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
-	    chdir("/"))
-		die_errno("linger: pivot_root");
-	priv_lower();
-}
 
 /* The holder: the mount; then, if its launch executed the command, sleep
  * until the state file is old enough. */
@@ -67,14 +38,17 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	struct stat st;
 	time_t left;
 	char c;
-	int null = open("/dev/null", O_RDWR);
+	int null = open("/dev/null", O_RDWR), root;
 
 	/* Nothing of the caller's: no terminal, no pipe kept open, no fd. */
 	if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
 	    dup2(null, 2) < 0)
 		_exit(1);
 	fd_close_all(0, lock, ld->fd, go);	/* an MPI peer must not wait on one */
-	hold_mount(img, ld);
+	priv_mount_ns(1);	/* the image alone, in a namespace of its own, made the root */
+	root = image_mount(img, ld, AT_FDCWD, policy.stage_dir);
+	priv_pivot(root);
+	close(root);
 	close(ld->fd);		/* the mount holds the device now */
 	priv_drop_forever(NULL);
 	/* "1": the command is about to be exec'd; then EOF when the exec
@@ -87,29 +61,21 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	_exit(0);
 }
 
-/*
- * A launch on /dev/loopN: mark it used now, and when no holder has it
+/* A launch on /dev/loopN: mark it used now, and when no holder has it
  * (the lock is free), start one - twice forked, so neither this vial nor
  * the caller's shell ever waits for it. Returns our end of the socket
- * that tells it the launch got to the exec (close-on-exec), or -1.
- */
+ * that tells it the launch got to the exec (close-on-exec), or -1. */
 int linger_hold(const struct image *img, const struct loopdev *ld)
 {
 	char name[32];
 	pid_t pid;
-	int dir = state_dir(), lock, go[2];
+	/* LINGER_DIR, made if missing: root's alone, below directories only root can write */
+	int dir = protect_dir_make(policy.linger_dir, "LINGER_DIR", 0755), lock, go[2];
 
 	snprintf(name, sizeof name, "loop%u", ld->n);
 	/* root:root 0600: nobody else may open it, so nobody else can take
 	 * its lock and keep holders from starting. */
-	priv_raise();
-	lock = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lock >= 0 && (fchown(lock, 0, 0) || fchmod(lock, 0600))) {
-		close(lock);
-		lock = -1;
-	}
-	priv_lower();
-	if (lock < 0)
+	if ((lock = priv_state_open(dir, name, O_WRONLY | O_CREAT | O_TRUNC)) < 0)
 		die_errno("%s/%s", policy.linger_dir, name);
 	close(dir);
 	if (flock(lock, LOCK_EX | LOCK_NB)) {
@@ -133,10 +99,8 @@ int linger_hold(const struct image *img, const struct loopdev *ld)
 	return go[0];
 }
 
-/*
- * `ok` 1: the command is about to be exec'd (the socket is close-on-exec:
- * the holder stays if EOF follows); 0: the exec failed, the holder goes.
- */
+/* `ok` 1: the command is about to be exec'd (the socket is close-on-exec:
+ * the holder stays if EOF follows); 0: the exec failed, the holder goes. */
 void linger_launched(int go, int ok)
 {
 	if (go >= 0 && send(go, ok ? "1" : "0", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)

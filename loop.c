@@ -6,8 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/fs.h>
 #include <linux/loop.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,39 +19,25 @@
 
 #include "vial.h"
 
-#define TRIES 64
-#define LOOP_MAJOR 7
 #define LOCK_WAIT_S 3
-
-static void nap(long usec)
-{
-	struct timespec ts = { 0, usec * 1000 };
-
-	nanosleep(&ts, NULL);
-}
 
 static void on_alarm(int sig)
 {
 	(void)sig;	/* only to interrupt flock */
 }
 
-/*
- * The lock keeps other vials (and systemd, util-linux) from taking the
+/* The lock keeps other vials (and systemd, util-linux) from taking the
  * device between GET_FREE and LOOP_CONFIGURE, and makes the look for a
  * shared device and the allocation one step. A user can SIGSTOP their own
  * vial while it holds the lock, so the wait is bounded: without the lock
  * everything still works (the kernel answers EBUSY and we retry), vial
- * only shares less.
- */
+ * only shares less. */
 static int ctl_open_locked(void)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
 	int fd, rc;
 
-	priv_raise();
-	fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0)
+	if ((fd = priv_loop_open("/dev/loop-control", O_RDWR)) < 0)
 		die_errno("cannot open /dev/loop-control (is the loop module loaded?)");
 	if (sigaction(SIGALRM, &sa, &old))	/* no SA_RESTART: flock gives EINTR */
 		die_errno("sigaction");
@@ -70,26 +54,12 @@ static int ctl_open_locked(void)
 	return fd;
 }
 
-/*
- * devtmpfs makes the node on GET_FREE/ADD; on a static /dev we make it,
- * as udev would: 0660 root:disk, never wider. Only a node we made is
- * touched: one that appeared meanwhile belongs to udev.
- */
+/* devtmpfs makes the node on GET_FREE/ADD; on a static /dev we make it. */
 static void node_make(int ctl, unsigned n, const char *path)
 {
-	struct group *g = getgrnam("disk");
-	int rc;
-
 	if (ioctl(ctl, LOOP_CTL_ADD, n) < 0 && errno != EEXIST)
 		die_errno("cannot add loop device %u (LOOP_CTL_ADD)", n);
-	priv_raise();
-	rc = mknod(path, S_IFBLK | 0600, makedev(LOOP_MAJOR, n));
-	if (rc == 0 && (chown(path, 0, g ? g->gr_gid : 0) || chmod(path, 0660)))
-		rc = -1;
-	else if (rc && errno == EEXIST)
-		rc = 0;
-	priv_lower();
-	if (rc)
+	if (priv_loop_node(n))
 		die_errno("cannot create %s (no devtmpfs on /dev?)", path);
 	debug("made %s", path);
 }
@@ -101,9 +71,7 @@ static int dev_open(int ctl, struct loopdev *ld, unsigned n)
 
 	snprintf(ld->path, sizeof ld->path, "/dev/loop%u", n);
 	ld->n = n;
-	priv_raise();
-	ld->fd = open(ld->path, O_RDONLY | O_CLOEXEC);
-	priv_lower();
+	ld->fd = priv_loop_open(ld->path, O_RDONLY);
 	if (ld->fd < 0 && errno == ENOENT && ctl >= 0) {
 		node_make(ctl, n, ld->path);
 		return dev_open(-1, ld, n);
@@ -133,84 +101,15 @@ static int bound_to(int fd, const struct image *img)
 	       (i.lo_flags & LO_FLAGS_READ_ONLY);
 }
 
-/* Offset, size limit, autoclear; EAGAIN (Linux >= 5.0): dirty pages, again. */
-static int set_status(const struct loopdev *ld, const struct image *img)
-{
-	struct loop_info64 i = { 0 };
-
-	i.lo_offset = img->offset;
-	i.lo_sizelimit = img->size;
-	i.lo_flags = LO_FLAGS_AUTOCLEAR;
-	for (int t = 0; ioctl(ld->fd, LOOP_SET_STATUS64, &i); t++) {
-		if (errno != EAGAIN || t == TRIES)
-			return -1;
-		debug("%s: EAGAIN from LOOP_SET_STATUS64 (dirty pages): retry", ld->path);
-		nap(1000);
-	}
-	return 0;
-}
-
-/*
- * Kernels before 5.8 (no LOOP_CONFIGURE). Read-only follows from the two
- * O_RDONLY fds. From LOOP_SET_FD until LOOP_SET_STATUS64 has set
- * autoclear, death would leave the device bound for good: signals wait
- * until the pair is done (a Ctrl-C, Slurm's SIGTERM). SIGKILL cannot be
- * held off; old kernels offer no atomic call (util-linux has the same gap).
- */
-static int configure_legacy(const struct loopdev *ld, const struct image *img)
-{
-	sigset_t all, old;
-	int rc = 0, e;
-
-	/* Neither a signal nor the caller's SIGKILL may split the pair. */
-	sigfillset(&all);
-	if (sigprocmask(SIG_BLOCK, &all, &old))
-		die_errno("sigprocmask");
-	priv_shield();
-	if (ioctl(ld->fd, LOOP_SET_FD, img->fd)) {
-		rc = -1;
-	} else if (set_status(ld, img) ||
-		   (img->offset && ioctl(ld->fd, BLKFLSBUF, 0))) {	/* stale blocks */
-		e = errno;
-		if (ioctl(ld->fd, LOOP_CLR_FD, 0))
-			debug("%s: LOOP_CLR_FD: %s", ld->path, strerror(errno));
-		errno = e;
-		rc = -1;
-	}
-	e = errno;
-	priv_unshield();
-	if (sigprocmask(SIG_SETMASK, &old, NULL))
-		die_errno("sigprocmask");
-	errno = e;
-	return rc;
-}
-
+/* Attached (privop.c) and checked: Linux 5.8 ignored lo_sizelimit in
+ * LOOP_CONFIGURE, so it is set once more. */
 static int configure(const struct loopdev *ld, const struct image *img)
 {
-	static int legacy;
-	struct loop_config c = { 0 };
-	int rc = -1;
+	int rc = priv_loop_attach(ld, img);
 
-	c.fd = (uint32_t)img->fd;
-	c.info.lo_offset = img->offset;
-	c.info.lo_sizelimit = img->size;
-	c.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
-	priv_raise();
-	if (!legacy) {
-		rc = ioctl(ld->fd, LOOP_CONFIGURE, &c);
-		if (rc && (errno == EINVAL || errno == ENOTTY)) {
-			debug("LOOP_CONFIGURE: %s: using LOOP_SET_FD and LOOP_SET_STATUS64",
-			      strerror(errno));
-			legacy = 1;
-		}
-	}
-	if (legacy)
-		rc = configure_legacy(ld, img);
-	/* Linux 5.8 ignored lo_sizelimit in LOOP_CONFIGURE: set it once more. */
 	if (rc == 0 && !bound_to(ld->fd, img) &&
-	    (set_status(ld, img) || !bound_to(ld->fd, img)))
+	    (priv_loop_status(ld, img) || !bound_to(ld->fd, img)))
 		die("%s: %s did not take the image's offset and size", img->path, ld->path);
-	priv_lower();
 	return rc;
 }
 
@@ -219,25 +118,19 @@ static int backed_by(unsigned n, const char *want)
 {
 	char path[80], have[PATH_MAX + 16];
 	ssize_t len;
-	int fd;
 
 	snprintf(path, sizeof path, "/sys/devices/virtual/block/loop%u/loop/backing_file", n);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	len = read(fd, have, sizeof have - 1);
-	close(fd);
+	len = fd_slurp(open(path, O_RDONLY | O_CLOEXEC), have, sizeof have);
 	return len > 1 && (size_t)len - 1 == strlen(want) && !memcmp(have, want, (size_t)len - 1);
 }
 
-/*
- * A device some other job already bound to this image: share it. The
+/* A device some other job already bound to this image: share it. The
  * candidates are the loop devices in /proc/partitions (only bound ones
  * have a size), then the sysfs name is a hint. What counts is
  * LOOP_GET_STATUS64 on our own open fd: once we hold it, autoclear cannot
  * free the device, so a device cleared (and perhaps rebound to another
  * file) between the look and the open fails this check instead of being
- * mounted.
- */
+ * mounted. */
 static int find_shared(const struct image *img, struct loopdev *ld)
 {
 	static char parts[1 << 16];
@@ -273,7 +166,7 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 {
 	unsigned seed = (unsigned)getpid();
 
-	for (int t = 0; t < TRIES; t++) {
+	for (int t = 0; t < LOOP_TRIES; t++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0)
 			die_errno("%s: no free loop device (LOOP_CTL_GET_FREE; "
@@ -294,23 +187,19 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 			if (e != EBUSY && e != ENODEV && e != EAGAIN)
 				die_errno("%s: cannot attach to %s", img->path, ld->path);
 		}
-		/*
-		 * Someone who does not take the lock (losetup, udisks, a vial
+		/* Someone who does not take the lock (losetup, udisks, a vial
 		 * that gave up waiting for it) took the device, or it is being
-		 * cleared: back off with jitter and ask for another.
-		 */
+		 * cleared: back off with jitter and ask for another. */
 		debug("%s: %s, retry %d", ld->path, strerror(errno), t + 1);
-		nap(200 + (long)(rand_r(&seed) % 2000));
+		nanosleep(&(struct timespec){ 0, (200 + rand_r(&seed) % 2000) * 1000L }, NULL);
 	}
 	die("%s: no loop device could be attached after %d tries (busy: try again)",
-	    img->path, TRIES);
+	    img->path, LOOP_TRIES);
 }
 
-/*
- * A device already bound to the image needs no lock: our open fd holds it
+/* A device already bound to the image needs no lock: our open fd holds it
  * (see find_shared). Only when there is none do we lock and look again,
- * so that two launches of a cold image end up on one device.
- */
+ * so that two launches of a cold image end up on one device. */
 void loop_attach(const struct image *img, struct loopdev *ld)
 {
 	int ctl;

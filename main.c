@@ -1,11 +1,10 @@
 /*
  * vial: run a command inside a container image.
- * The command line, the launch sequence as one function, error reporting.
+ * The launch sequence as one function, and the verbs that run it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,74 +18,14 @@
 #include "vial.h"
 
 extern char **environ;
-int verbose, quiet;
-/* The name the user typed, as every message starts: cli_parse sets it. */
-const char *progname = "vial";
 
 #define STACK_NEED (48 * 1024)	/* past what exec put there */
 
-static void vmsg(const char *fmt, va_list ap, int err, const char *what)
-{
-	char buf[1024];
-
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	if (err)
-		dprintf(2, "%s: %s%s: %s\n", progname, what, buf, strerror(err));
-	else
-		dprintf(2, "%s: %s%s\n", progname, what, buf);
-}
-
-_Noreturn void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "");
-	va_end(ap);
-	_exit(255);
-}
-
-_Noreturn void die_errno(const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmsg(fmt, ap, e, "");
-	va_end(ap);
-	_exit(255);
-}
-
-void debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!verbose)
-		return;
-	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "");
-	va_end(ap);
-}
-
-/* What the caller may want to know, unless -q/-s. */
-void warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (quiet)
-		return;
-	va_start(ap, fmt);
-	vmsg(fmt, ap, 0, "warning: ");
-	va_end(ap);
-}
-
-/*
- * vial's deepest call chain needs some 40 KiB of stack (measured: a
+/* vial's deepest call chain needs some 40 KiB of stack (measured: a
  * launch with --pid fails at 32 KiB and works at 40); a caller's
  * `ulimit -s` below that would kill it with SIGSEGV half-way through
  * setup. Say so instead. What the kernel put on the stack at exec
- * (arguments, environment) counts against the limit too.
- */
+ * (arguments, environment) counts against the limit too. */
 static void limits_check(char **argv, char **envp)
 {
 	char here;
@@ -123,12 +62,10 @@ static void fds_sanitise(void)
 	}
 }
 
-/*
- * What the process is before anything else runs. vial itself runs with an
+/* What the process is before anything else runs. vial itself runs with an
  * empty environment, so nothing can honour LD_*, TZ, TMPDIR, LOCPATH, ...
  * while privileged; the caller's environment is kept aside, untouched,
- * for the command (a job's TMPDIR, Slurm's and MPI's variables).
- */
+ * for the command (a job's TMPDIR, Slurm's and MPI's variables). */
 static void sanitise(int argc, char **argv, char **envp, struct launch *l)
 {
 	fds_sanitise();
@@ -236,20 +173,16 @@ static void choose_command(struct launch *l)
 	}
 	while (l->argv[n])
 		n++;
-	v = calloc(n + 3, sizeof *v);
-	if (!v)
-		die("out of memory");
+	v = xcalloc(n + 3, sizeof *v);
 	v[0] = !strcmp(l->verb, "run") ? "/.singularity.d/runscript"
 		: l->shell ? (char *)l->shell : "/bin/sh";
 	memcpy(v + 1, l->argv, n * sizeof *v);
 	l->argv = v;
 }
 
-/*
- * Apptainer's shell: `/bin/bash --norc ARG...` where the image has bash,
+/* Apptainer's shell: `/bin/bash --norc ARG...` where the image has bash,
  * else /bin/sh; -s and APPTAINER_SHELL/SINGULARITY_SHELL name another,
- * which gets the arguments as they are.
- */
+ * which gets the arguments as they are. */
 static void shell_command(struct launch *l)
 {
 	size_t n = 0;
@@ -263,12 +196,10 @@ static void shell_command(struct launch *l)
 	l->argv[1] = "--norc";
 }
 
-/*
- * The last walls of a sealed run, in the command's process: no loader
+/* The last walls of a sealed run, in the command's process: no loader
  * variable of the caller's, no file descriptor named as the command (a
  * host file, run from /proc/self/fd: Landlock refuses it too), Landlock,
- * and the filter.
- */
+ * and the filter. */
 static void seal_command(const struct launch *l)
 {
 	static const char *fdlinks[] = { "/proc/", "/dev/fd/", "/dev/std" };
@@ -321,19 +252,17 @@ static void seal_start(const struct launch *l)
 	/* Files written over the image's would run inside it. */
 	if (l->writable_tmpfs)
 		die("%s: --writable-tmpfs: not with a sealed protected image", l->img.path);
-	if (!protect_sealed_path(l->img.path))	/* ns_enter decided on the name */
+	if (!protect_sealed_path(l->img.path))	/* priv_mount_ns decided on the name */
 		die("%s: opened as sealed, but not by its name", l->img.path);
 	seal_host_check(l->img.path);
 	seal_fds();
 }
 
-/*
- * exec|run|shell instance://NAME: into a running instance (instance.c
+/* exec|run|shell instance://NAME: into a running instance (instance.c
  * checks it is the caller's and the same process, and joins its PID
  * namespace); the command forked into it, the rest as any launch with
  * --pid: the outer vial waits, unprivileged; the command's process joins
- * the other namespaces as root, then drops every privilege for good.
- */
+ * the other namespaces as root, then drops every privilege for good. */
 static _Noreturn void launch_join(struct launch *l)
 {
 	instance_join(l);
@@ -361,10 +290,13 @@ static void launch(struct launch *l)
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
 	if (!strncmp(l->img.path, INSTANCE_URI, strlen(INSTANCE_URI)))
 		launch_join(l);
-	/* Namespaces first, so every fd vial opens (the image too) is in
-	 * the mount namespace it will mount in. */
+	/* Namespaces first, so every fd vial opens (the image too) is in the
+	 * mount namespace it will mount in. A sealed run's receives nothing
+	 * from the host from then on (a FUSE mount the caller makes meanwhile
+	 * would come in after the binds' noexec was set); others stay slaves
+	 * (an autofs path mounted later still appears). */
 	if (mounts)
-		ns_enter(protect_sealed_path(l->img.path));
+		priv_mount_ns(protect_sealed_path(l->img.path));
 	image_open(&l->img);
 	image_probe(&l->img);
 	if (l->img.protected && (l->inspect & INSPECT_RUN_HELP))

@@ -8,56 +8,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vial.h"
 
-#define ATTR_RDONLY 0x1		/* linux/mount.h MOUNT_ATTR_*, for mount_setattr */
-#define ATTR_NOSUID 0x2
-#define ATTR_NODEV 0x4
-#define ATTR_NOEXEC 0x8
-
-struct attr { uint64_t set, clr, propagation, userns_fd; };
-
-/*
- * The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
+/* The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
  * supports): unlike st_dev it also tells a bind mount of the same file
  * system apart. Read as root: a non-dumpable process's fdinfo directory
- * is root's on older kernels.
- */
+ * is root's on older kernels. */
 int mnt_id(int fd)
 {
 	char path[64], buf[512], *s;
-	ssize_t n;
-	int f, id;
+	int id;
 
 	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	priv_raise();
-	f = open(path, O_RDONLY | O_CLOEXEC);
-	priv_lower();
-	if (f < 0)
-		return -1;
-	n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	s = strstr(buf, "\nmnt_id:");
-	if (!s || sscanf(s + 8, "%d", &id) != 1)
+	if (fd_slurp(priv_proc_open(AT_FDCWD, path, 0), buf, sizeof buf) <= 0 ||
+	    !(s = strstr(buf, "\nmnt_id:")) || sscanf(s + 8, "%d", &id) != 1)
 		return -1;
 	return id;
-}
-
-static void *grow(void *p, size_t size)
-{
-	void *q = realloc(p, size);
-
-	if (!q)
-		die("out of memory");
-	return q;
 }
 
 /* /proc/self/mountinfo, whole, NUL-terminated; the caller frees it. */
@@ -73,7 +42,7 @@ static char *table_read(void)
 	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
 		len += (size_t)n;
 		if (len + 1 == cap)
-			buf = grow(buf, cap *= 2);
+			buf = xrealloc(buf, cap *= 2);
 	}
 	if (n < 0)
 		die_errno("read /proc/self/mountinfo");
@@ -99,10 +68,8 @@ static void unoctal(char *s)
 	*w = 0;
 }
 
-/*
- * One line: "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - TYPE SRC SUPER".
- * Splits it in place; 0 if it is not of that shape.
- */
+/* One line: "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - TYPE SRC SUPER".
+ * Splits it in place; 0 if it is not of that shape. */
 static int entry(char *line, struct mount_entry *e)
 {
 	char *f[6], *save = NULL, *dash;
@@ -136,7 +103,7 @@ size_t mnt_table(struct mount_entry **out)
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!entry(line, &e))
 			continue;
-		v = grow(v, (n + 1) * sizeof *v);
+		v = xrealloc(v, (n + 1) * sizeof *v);
 		v[n++] = e;
 	}
 	*out = v;	/* its strings point into buf, never freed: vial is short-lived */
@@ -167,8 +134,7 @@ static int has_opt(const char *opts, const char *opt)
 	return 0;
 }
 
-/*
- * Could the caller have chosen the owner that fstat reports for `fd`?
+/* Could the caller have chosen the owner that fstat reports for `fd`?
  * On FUSE mounted by a user (fusermount sets user_id to the caller's
  * uid), yes: with user_allow_other, bindfs --force-user=root presents any
  * owner. Root's own FUSE mounts (user_id=0: CVMFS, a site's squashfuse)
@@ -176,8 +142,7 @@ static int has_opt(const char *opts, const char *opt)
  * namespace (/proc/PID/root/...), where a user namespace of the caller's
  * may have mounted anything, or on an idmapped mount: yes. Only root can
  * mount in this namespace (a copy of the host's), and root-squashed NFS
- * does not let users make root's files.
- */
+ * does not let users make root's files. */
 int mnt_owner_chosen(int fd)
 {
 	struct mount_entry *t;
@@ -211,19 +176,19 @@ static void subtree(const struct mount_entry *t, size_t n, int id, char *in)
 	}
 }
 
-/*
- * `rel` (a/b/c) below the directory `top`, never through a symlink: the
+/* `rel` (a/b/c) below the directory `top`, never through a symlink: the
  * mount points of a user's bind source are names the user can change.
- */
-int mnt_walk(int top, const char *rel)
+ * Each step as the caller, or as root (`root`: in vial's 0700 stage). */
+int mnt_walk(int top, const char *rel, int root)
 {
 	char buf[PATH_MAX], *c, *save = NULL;
-	int dir = openat(top, ".", O_PATH | O_CLOEXEC), next;
+	int dir = root ? priv_look(top, ".", 0) : openat(top, ".", O_PATH | O_CLOEXEC), next;
 
 	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
 		return -1;
 	for (c = strtok_r(buf, "/", &save); c && dir >= 0; c = strtok_r(NULL, "/", &save)) {
-		next = openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		next = root ? priv_look(dir, c, 0)
+			    : openat(dir, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		close(dir);
 		dir = next;
 	}
@@ -233,30 +198,19 @@ int mnt_walk(int top, const char *rel)
 /* One mount: its own flags (statvfs) kept, `flags` added. */
 static void remount(int fd, unsigned long flags, const char *what)
 {
-	char p[32];
-	int rc;
-
-	flags |= ns_host_flags(fd);
-	priv_raise();
-	rc = mount(NULL, fdpath(p, fd), NULL, MS_REMOUNT | MS_BIND | flags, NULL);
-	priv_lower();
-	if (rc)
+	if (priv_remount(fd, flags | ns_host_flags(fd)))
 		die_errno("remount %s", what);
 }
 
-/*
- * Before mount_setattr (Linux 5.12): each mount of the tree on its own,
- * found below `fd` by its mount point, checked to be a mount of the tree.
- */
+/* Before mount_setattr (Linux 5.12): each mount of the tree on its own,
+ * found below `fd` by its mount point, checked to be a mount of the tree. */
 static void set_each(int fd, unsigned long flags, const char *what)
 {
 	struct mount_entry *t;
 	size_t n = mnt_table(&t), top = n, plen;
 	int id = mnt_id(fd), sub, subid;
-	char *in = calloc(n + 1, 1);
+	char *in = xcalloc(n + 1, 1);
 
-	if (!in)
-		die("out of memory");
 	for (size_t i = 0; i < n; i++)
 		top = t[i].id == id ? i : top;
 	if (top == n)
@@ -269,7 +223,7 @@ static void set_each(int fd, unsigned long flags, const char *what)
 			continue;
 		if (strncmp(t[i].point, t[top].point, plen) || t[i].point[plen] != '/')
 			die("remount %s: a mount below it lies elsewhere", what);
-		sub = mnt_walk(fd, t[i].point + plen + 1);
+		sub = mnt_walk(fd, t[i].point + plen + 1, 0);
 		subid = sub < 0 ? -1 : mnt_id(sub);
 		for (size_t j = 0; j < n && subid >= 0; j++)
 			if (t[j].id == subid && !in[j])
@@ -283,23 +237,13 @@ static void set_each(int fd, unsigned long flags, const char *what)
 	free(t);
 }
 
-/*
- * Add `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) to the mount at
+/* Add `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) to the mount at
  * `fd` and every mount below it, keeping each one's own flags (nosymfollow,
- * noatime, ...): a read-only bind must be read-only all the way down.
- */
+ * noatime, ...): a read-only bind must be read-only all the way down. */
 void mnt_set_tree(int fd, unsigned long flags, const char *what)
 {
-	struct attr a = { 0 };
-	long rc;
+	int rc = priv_setattr(fd, flags);
 
-	a.set |= (flags & MS_RDONLY) ? ATTR_RDONLY : 0;
-	a.set |= (flags & MS_NOSUID) ? ATTR_NOSUID : 0;
-	a.set |= (flags & MS_NODEV) ? ATTR_NODEV : 0;
-	a.set |= (flags & MS_NOEXEC) ? ATTR_NOEXEC : 0;
-	priv_raise();
-	rc = syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);
-	priv_lower();
 	if (rc && errno == ENOSYS)
 		set_each(fd, flags, what);
 	else if (rc)

@@ -23,21 +23,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/statfs.h>
-#include <sys/un.h>
-#include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vial.h"
 
-static void note(const char *path, const char *key, const char *text);
-
-/*
- * Why the last walk refused, for the admin: the authpriv line of a refused
- * open and `vial config`'s check say it; the caller sees a missing file.
- */
+/* Why the last walk refused, for the admin: the authpriv line of a refused
+ * open and `vial config`'s check say it; the caller sees a missing file. */
 static char why[PATH_MAX + 192];
 
 __attribute__((format(printf, 1, 2))) static int refuse(const char *fmt, ...)
@@ -83,20 +75,15 @@ static void shown_add(char *shown, size_t n, const char *name)
 			 name);
 }
 
-/*
- * One step down, never through a symlink, as root: the caller may lack
+/* One step down, never through a symlink, as root: the caller may lack
  * search permission on a root-only directory. O_PATH opens nothing, and
- * with O_NOFOLLOW a symlink is opened as itself, so it can be named.
- */
+ * with O_NOFOLLOW a symlink is opened as itself, so it can be named. */
 static int step(int dir, const char *name, int want_dir, struct stat *st, const char *shown)
 {
 	struct statfs sf;
 	int fd, e;
 
-	priv_raise();
-	fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	priv_lower();
-	if (fd < 0)
+	if ((fd = priv_look(dir, name, 0)) < 0)
 		return refuse("%s: %s", shown, strerror(errno));
 	if (fstat(fd, st) || fstatfs(fd, &sf)) {
 		e = errno;
@@ -119,12 +106,10 @@ static int step(int dir, const char *name, int want_dir, struct stat *st, const 
 	return fd;
 }
 
-/*
- * From `dir` down the directories of `path` (a/b/c, split in place),
+/* From `dir` down the directories of `path` (a/b/c, split in place),
  * each root-owned and not writable by group or other, and with mnt >= 0
  * each on that mount. `shown` is dir's path, and grows with the walk.
- * Takes `dir` over; returns the last one or -1.
- */
+ * Takes `dir` over; returns the last one or -1. */
 static int descend(int dir, char *path, int mnt, char *shown, size_t n)
 {
 	char *p, *save = NULL;
@@ -149,10 +134,8 @@ static int descend(int dir, char *path, int mnt, char *shown, size_t n)
 	return dir;
 }
 
-/*
- * Tidy an absolute path in place, lexically: no "//", no "." component,
- * no trailing "/". A ".." is refused rather than interpreted.
- */
+/* Tidy an absolute path in place, lexically: no "//", no "." component,
+ * no trailing "/". A ".." is refused rather than interpreted. */
 static int canon(char *s)
 {
 	char *r = s, *w = s;
@@ -200,11 +183,9 @@ static int absolute(const char *path, char *buf, size_t n)
 	return joined(path, buf, n) || canon(buf);
 }
 
-/*
- * `path` absolute and tidied up to its first ".." (*dotdot set where it
+/* `path` absolute and tidied up to its first ".." (*dotdot set where it
  * has one, and cut there): enough to tell whether it starts in a
- * protected directory, never to walk.
- */
+ * protected directory, never to walk. */
 static int absolute_cut(const char *path, char *buf, size_t n, int *dotdot)
 {
 	char *c;
@@ -223,11 +204,20 @@ static int absolute_cut(const char *path, char *buf, size_t n, int *dotdot)
 	return canon(buf);
 }
 
-/*
- * The protected directory `abs` lies in, and the rest of the path below
+/* A line for the admin (audit.c) about `path`, shown tidied, or at least
+ * absolute (a ".." is kept as written). */
+static void note(const char *path, const char *key, const char *text)
+{
+	char abs[PATH_MAX];
+
+	if (!absolute(path, abs, sizeof abs) || !joined(path, abs, sizeof abs))
+		path = abs;
+	audit_note(path, key, text);
+}
+
+/* The protected directory `abs` lies in, and the rest of the path below
  * it. The longest match wins: /p/licensed with a group is never reached
- * through an entry /p open to everyone.
- */
+ * through an entry /p open to everyone. */
 static const struct protected_dir *pdir_for(const char *abs, const char **rel)
 {
 	const struct protected_dir *best = NULL;
@@ -264,13 +254,11 @@ static int group_allows(const char *group)
 	return priv_in_group(g->gr_gid) || !refuse("user not in group %s", group);
 }
 
-/*
- * The image's own group: root:lic 0640 says members of lic may read it,
+/* The image's own group: root:lic 0640 says members of lic may read it,
  * so only they may run it (a member whose own open failed on a root-only
  * directory above it comes here too). Group root names no one in
  * particular, and the IMAGE_GROUP is for the NFS mode, whose members are
- * no users.
- */
+ * no users. */
 static int file_group_allows(const struct stat *st, const char *shown)
 {
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
@@ -304,14 +292,12 @@ static int open_pdir(const char *pdir)
 	return descend(root, buf, -1, shown, sizeof shown);
 }
 
-/*
- * A directory vial mounts on or writes in as root (STAGE_DIR, LINGER_DIR),
+/* A directory vial mounts on or writes in as root (STAGE_DIR, LINGER_DIR),
  * walked from / as a protected one is: every directory above it root's and
  * writable by root alone, so no one can swap a component for a symlink
  * while root works there; the directory itself root's, and when
  * `writable` it may be writable by others (/tmp: the stage covers it).
- * Returns an O_PATH fd, or -1 (protect_why() says why).
- */
+ * Returns an O_PATH fd, or -1 (protect_why() says why). */
 int protect_dir_open(const char *path, int writable)
 {
 	char buf[PATH_MAX], *last;
@@ -337,26 +323,11 @@ int protect_dir_open(const char *path, int writable)
 	return fd;
 }
 
-/* `name` in `up`, made root's (root:root, `mode`) if missing: 0, or -1 and errno. */
-static int mkdir_root(int up, const char *name, mode_t mode)
-{
-	int rc;
-
-	priv_raise();
-	rc = mkdirat(up, name, mode);
-	if (rc == 0)	/* root's group too, not our egid */
-		rc = fchownat(up, name, 0, 0, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	return rc && errno != EEXIST ? -1 : 0;
-}
-
-/*
- * The directory `path`, made 0755 if missing, with any missing one above
+/* The directory `path`, made 0755 if missing, with any missing one above
  * it; each checked as protect_dir_open checks it (root's all the way,
  * writable by root alone) before root makes anything in it: a user who
  * could swap a component for a symlink would steer root's mkdirat.
- * Returns an O_PATH fd, or -1.
- */
+ * Returns an O_PATH fd, or -1. */
 static int dir_make(const char *path)
 {
 	char parent[PATH_MAX], *name;
@@ -371,17 +342,15 @@ static int dir_make(const char *path)
 	up = dir_make(*parent ? parent : "/");
 	if (up < 0)
 		return -1;
-	rc = mkdir_root(up, name, 0755);
+	rc = priv_state_mkdir(up, name, 0755) && errno != EEXIST;
 	close(up);
 	return rc ? -1 : protect_dir_open(path, 0);
 }
 
-/*
- * A directory where vial keeps state as root (LINGER_DIR, INSTANCE_DIR:
+/* A directory where vial keeps state as root (LINGER_DIR, INSTANCE_DIR:
  * config option `what`), made root's with `mode` if missing, below
  * directories only root can write (dir_make makes those that are missing).
- * One line and exit 255 if it cannot be root's alone. Returns an O_PATH fd.
- */
+ * One line and exit 255 if it cannot be root's alone. Returns an O_PATH fd. */
 int protect_dir_make(const char *path, const char *what, mode_t mode)
 {
 	char parent[PATH_MAX], *name;
@@ -397,7 +366,7 @@ int protect_dir_make(const char *path, const char *what, mode_t mode)
 	up = dir_make(*parent ? parent : "/");
 	if (up < 0)
 		die("%s (%s) must lie below directories only root can write", path, what);
-	if (mkdir_root(up, name, mode))
+	if (priv_state_mkdir(up, name, mode) && errno != EEXIST)
 		die_errno("make %s (%s)", path, what);
 	close(up);
 	fd = protect_dir_open(path, 0);
@@ -406,25 +375,16 @@ int protect_dir_make(const char *path, const char *what, mode_t mode)
 	return fd;
 }
 
-/*
- * The open itself: root's, or on root-squashed NFS the caller's with the
+/* The open itself: root's, or on root-squashed NFS the caller's with the
  * image group as fsgid (the server squashes root, not that group). The
- * result must be the very file the walk checked.
- */
+ * result must be the very file the walk checked. */
 static int final_open(int dir, const char *name, const struct stat *want, const char *shown)
 {
-	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
 	struct stat st;
-	int fd;
+	int fd = priv_open_image(dir, name, g && want->st_gid == g->gr_gid &&
+				 (want->st_mode & S_IRGRP) ? g : NULL);
 
-	if (g && want->st_gid == g->gr_gid && (want->st_mode & S_IRGRP)) {
-		fd = priv_open_as_group(dir, name, g->gr_gid, flags);
-	} else {
-		priv_raise();
-		fd = openat(dir, name, flags);
-		priv_lower();
-	}
 	if (fd < 0)
 		return refuse("%s: the privileged open failed: %s", shown, strerror(errno));
 	if (fstat(fd, &st) || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
@@ -492,15 +452,13 @@ int protect_sealed_path(const char *path)
 	       pd->kind == SEALED;
 }
 
-/*
- * After the caller's own open of `path` failed with EACCES: the protected
+/* After the caller's own open of `path` failed with EACCES: the protected
  * directory it was opened through, with *fd. Else NULL, and errno says
  * what the caller is told: EACCES where the path lies in no protected
  * directory (there is no fallback, their own error stands), ENOENT where
  * the fallback refused. Each refusal goes to authpriv with its reason,
  * for the admin; the caller cannot tell it from a missing file, so the
- * fallback cannot be used to learn which root-only files exist.
- */
+ * fallback cannot be used to learn which root-only files exist. */
 const struct protected_dir *protect_open(const char *path, int *fd)
 {
 	const struct protected_dir *pd;
@@ -529,12 +487,10 @@ const struct protected_dir *protect_open(const char *path, int *fd)
 	return NULL;
 }
 
-/*
- * The caller's own open of `path` worked: an image in a protected
+/* The caller's own open of `path` worked: an image in a protected
  * directory that its caller can read runs as an ordinary image, without
  * a seal or an audit line. Say so to them (it tells them nothing: they
- * can read it) and to the admin, who meant it to be protected.
- */
+ * can read it) and to the admin, who meant it to be protected. */
 void protect_readable(const char *path, const struct stat *st)
 {
 	const char *rel;
@@ -551,161 +507,10 @@ void protect_readable(const char *path, const struct stat *st)
 	note(path, "unprotected", what);
 }
 
-/* The audit line, built in a fixed buffer that no field can overrun. */
-struct line {
-	char s[2048];
-	size_t len;
-};
-
-enum { RAW = 0, ESC = 1, ESC_SPACE = 2 };
-
-/*
- * Append `s`, at most `max` bytes of it as written. ESC writes control
- * bytes, bytes from 0x7f up, quote and backslash as \ooo (ESC_SPACE the
- * space too, to keep arguments apart), so no field can end the line or
- * forge another, and the line stays ASCII (journald keeps a message with
- * other bytes as a blob that journalctl does not show); '%' is only ever
- * data here. A cut is marked "...". Returns 0 if cut.
- */
-static int put(struct line *l, const char *s, size_t max, int how)
-{
-	size_t end = l->len + max;
-	char e[8];
-	int n;
-
-	if (end > sizeof l->s - 1)
-		end = sizeof l->s - 1;
-	if (l->len + 3 > end)
-		return 0;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (how && (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ||
-			    (c == ' ' && how == ESC_SPACE))) {
-			n = snprintf(e, sizeof e, "\\%03o", c);
-		} else {
-			e[0] = (char)c;
-			n = 1;
-		}
-		if (l->len + (size_t)n + 3 > end) {
-			memcpy(l->s + l->len, "...", 3);
-			l->len += 3;
-			l->s[l->len] = 0;
-			return 0;
-		}
-		memcpy(l->s + l->len, e, (size_t)n);
-		l->len += (size_t)n;
-	}
-	l->s[l->len] = 0;
-	return 1;
-}
-
-/* The whole command, each argument escaped, within `max` bytes. */
-static void put_argv(struct line *l, char **argv, size_t max)
-{
-	size_t start = l->len;
-
-	for (int i = 0; argv[i]; i++) {
-		size_t used = l->len - start;
-
-		if ((i && !put(l, " ", max - used, RAW)) ||
-		    !put(l, argv[i], max - (l->len - start), ESC_SPACE))
-			return;
-	}
-}
-
-/*
- * The start of every line vial sends to authpriv: priority, stamp, and
- * who ran what, up to the image's closing quote. -1 if the clock fails.
- */
-static int put_head(struct line *l, int pri, const char *image)
-{
-	const struct user *u = priv_user();
-	char head[96], ts[32], uid[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	/* syslog daemons read the stamp as local time (musl: /etc/localtime) */
-	if (!localtime_r(&now, &tm) || !strftime(ts, sizeof ts, "%b %e %H:%M:%S", &tm))
-		return -1;
-	snprintf(head, sizeof head, "<%d>%s vial[%d]: user=\"", pri, ts, (int)getpid());
-	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)u->uid);
-	put(l, head, sizeof head, RAW);
-	put(l, u->name, 128, ESC);
-	put(l, uid, sizeof uid, RAW);
-	put(l, image, 640, ESC);
-	put(l, "\"", 4, RAW);
-	return 0;
-}
-
-/* One datagram to /dev/log; -1 with errno if it was not taken. */
-static int log_send(const struct line *l)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), e;
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
-	    send(fd, l->s, l->len, 0) != (ssize_t)l->len) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-/*
- * A line for the admin about `path` in a protected directory, e.g.
- *   vial[42]: user="ann" uid=1001 image="/opt/vial/lic/m.sqfs"
- *   refused="user not in group lic"
- * (authpriv.warning). Best effort: the run it speaks of is refused, or
- * ordinary, either way.
- */
-static void note(const char *path, const char *key, const char *text)
-{
-	struct line l = { .len = 0 };
-	char abs[PATH_MAX];
-	const char *image = path;
-
-	/* tidied, or at least absolute (a ".." is kept as written) */
-	if (!absolute(path, abs, sizeof abs) || !joined(path, abs, sizeof abs))
-		image = abs;
-	if (put_head(&l, LOG_AUTHPRIV | LOG_WARNING, image))
-		return;
-	put(&l, " ", 16, RAW);
-	put(&l, key, 32, RAW);
-	put(&l, "=\"", 16, RAW);
-	put(&l, text, 640, ESC);
-	put(&l, "\"", 4, RAW);
-	log_send(&l);
-}
-
-/*
- * One line to authpriv per protected run, e.g.
- *   vial[42]: user="ann" uid=1001 image="/opt/vial/protected/m.sqfs"
- *   command="matlab -batch run" cwd="/home/ann"
- * Sent by hand (not syslog(3)) so that a failure is seen: a protected
- * image does not run unaudited. In the command, a space inside an
- * argument is \040, so arguments stay apart.
- */
+/* The audit line of a protected run (audit.c), its image shown tidied. */
 void protect_audit(const struct image *img, char **argv, const char *cwd)
 {
 	char abs[PATH_MAX];
-	struct line l = { .len = 0 };
 
-	if (put_head(&l, LOG_AUTHPRIV | LOG_NOTICE,
-		     absolute(img->path, abs, sizeof abs) ? img->path : abs))
-		die("%s: cannot read the clock for the audit log", img->path);
-	put(&l, " command=\"", 16, RAW);
-	put_argv(&l, argv, 640);
-	put(&l, "\" cwd=\"", 16, RAW);
-	put(&l, cwd, 384, ESC);
-	put(&l, "\"", 4, RAW);
-	if (log_send(&l))
-		die("%s: cannot write the audit log to /dev/log (%s): protected images "
-		    "do not run unaudited; an admin must run a syslog daemon here",
-		    img->path, strerror(errno));
+	audit_run(img->path, absolute(img->path, abs, sizeof abs) ? img->path : abs, argv, cwd);
 }

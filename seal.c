@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +25,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/landlock.h>
 
 #include "vial.h"
-
-#define MAX_EXTENTS 340		/* what a uid_map or gid_map may hold (Linux 4.15+) */
 
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
@@ -44,21 +40,14 @@
 long seal_sysctl(const char *path)
 {
 	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd_slurp(open(path, O_RDONLY | O_CLOEXEC), buf, sizeof buf) <= 0)
 		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	return strtol(buf, NULL, 10);
 }
 
 /* The kernel refuses the sealed run's user namespace: say why, once. */
-static _Noreturn void no_userns(const char *image, int err)
+_Noreturn void seal_refused(const char *image, int err)
 {
 	if (seal_sysctl("/proc/sys/user/max_user_namespaces") < 0)
 		die("%s: a sealed protected image needs user namespaces, and this kernel "
@@ -68,19 +57,17 @@ static _Noreturn void no_userns(const char *image, int err)
 	    "raise it, sysctl user.max_user_namespaces=N)", image, strerror(err));
 }
 
-/*
- * What must hold on the host before a sealed run starts. At
+/* What must hold on the host before a sealed run starts. At
  * fs.suid_dumpable 1 every id change makes a process dumpable: a
  * sibling's /proc/PID/mem, or a core file, would give an execute-only
- * program away.
- */
+ * program away. */
 void seal_host_check(const char *image)
 {
 	if (seal_sysctl("/proc/sys/fs/suid_dumpable") == 1)
 		die("%s: a sealed protected image does not run while fs.suid_dumpable is 1 "
 		    "(an admin can set it to 0 or 2: sysctl fs.suid_dumpable=0)", image);
 	if (seal_sysctl("/proc/sys/user/max_user_namespaces") <= 0)
-		no_userns(image, ENOSPC);
+		seal_refused(image, ENOSPC);
 }
 
 /* Why an inherited fd may not pass into a sealed run; NULL: it may. */
@@ -133,112 +120,36 @@ static void seal_fd(int fd, const void *arg)
 		die_errno("close fd %d", fd);
 }
 
-/*
- * The caller's descriptors, by allow-list: a file with a path, a pipe, a
+/* The caller's descriptors, by allow-list: a file with a path, a pipe, a
  * terminal or /dev/null, a socket that is not a unix one. Anything else
  * is closed at 3 and above, and refused at 0-2 (the command would read
- * or write there). vial's own fds (close-on-exec) are not the caller's.
- */
+ * or write there). vial's own fds (close-on-exec) are not the caller's. */
 void seal_fds(void)
 {
 	fd_each(seal_fd, NULL);
 }
 
-/* Write `s` whole into the file `name` of the directory `dir`. */
-static int write_file(int dir, const char *name, const char *s)
+/* The sealed run's uid_map and gid_map: the caller's uid, their gid and
+ * groups, each to itself (privop.c's mapper writes them). */
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP])
 {
-	size_t len = strlen(s);
-	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = write(fd, s, len) == (ssize_t)len ? 0 : -1;
-	if (close(fd))
-		rc = -1;
-	return rc;
-}
-
-/* uid_map and gid_map: the caller's uid, their gid and groups, each to itself. */
-static int write_maps(int proc, const struct user *u)
-{
-	char map[MAX_EXTENTS * 24 + 32];
-	size_t n = 0;
+	const struct user *u = priv_user();
+	size_t n;
 	int lines = 1;
 
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
-	if (write_file(proc, "uid_map", map))
-		return -1;
-	n = (size_t)snprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
+	snprintf(uids, SEAL_MAP, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
+	n = (size_t)snprintf(gids, SEAL_MAP, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
 	/* Groups beyond what a map holds still grant access, unnamed. */
-	for (int i = 0; i < u->ngroups && lines < MAX_EXTENTS; i++) {
+	for (int i = 0; i < u->ngroups && lines < SEAL_EXTENTS; i++) {
 		int dup = u->groups[i] == u->gid;
 		for (int j = 0; j < i && !dup; j++)
 			dup = u->groups[j] == u->groups[i];
 		if (dup)
 			continue;
-		n += (size_t)snprintf(map + n, sizeof map - n, "%u %u 1\n",
+		n += (size_t)snprintf(gids + n, SEAL_MAP - n, "%u %u 1\n",
 				      (unsigned)u->groups[i], (unsigned)u->groups[i]);
 		lines++;
 	}
-	return write_file(proc, "gid_map", map);
-}
-
-/*
- * The mapper, a child still root in the parent namespace: only such a
- * process may write another's maps (one that has just unshared may map
- * nothing but its own euid), and a map file opened before the unshare
- * would name the old namespace. All its ids are root's, so the caller can
- * neither signal nor trace it.
- */
-static _Noreturn void mapper(pid_t parent, int go, int done)
-{
-	char p[32], c;
-	int proc;
-
-	snprintf(p, sizeof p, "/proc/%d", (int)parent);
-	if (setresuid(0, 0, 0) || (proc = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		_exit(1);
-	if (read(go, &c, 1) != 1 || write_maps(proc, priv_user()) ||
-	    write(done, "1", 1) != 1)
-		_exit(1);
-	_exit(0);
-}
-
-/*
- * Into a new user namespace, as root (so root owns it), mapping only the
- * caller's ids; 0 stays unmapped: nothing inside can ever be root. Called
- * raised, after setgroups (the groups come along unmapped or not: they
- * still grant access), before the ids change. Nothing inside may make a
- * user namespace of its own either (the filter says so too).
- */
-void seal_userns(const char *image)
-{
-	int go[2], done[2], st;
-	pid_t self = getpid(), pid;
-	char c;
-
-	if (pipe2(go, O_CLOEXEC) || pipe2(done, O_CLOEXEC))
-		die_errno("pipe");
-	if ((pid = fork()) < 0)
-		die_errno("fork");
-	if (pid == 0) {
-		close(go[1]);
-		close(done[0]);
-		mapper(self, go[0], done[1]);
-	}
-	close(go[0]);
-	close(done[1]);
-	if (unshare(CLONE_NEWUSER))
-		no_userns(image, errno);
-	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1)
-		die("%s: the sealed run's user namespace could not be mapped", image);
-	close(go[1]);
-	close(done[0]);
-	if (waitpid(pid, &st, 0) != pid || st)
-		die("%s: the sealed run's user namespace could not be mapped", image);
-	/* Per namespace: 0 here refuses any nested one (ENOSPC). */
-	if (write_file(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
-		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
 }
 
 /* Landlock's ABI on this kernel: 0 when there is none (off, or too old). */
@@ -250,12 +161,10 @@ int seal_landlock_abi(void)
 	return abi > 0 ? (int)abi : 0;
 }
 
-/*
- * Read and execute only beneath the container's /: a magic link to a
+/* Read and execute only beneath the container's /: a magic link to a
  * host file resolves outside it and is refused, and so is execveat of an
  * inherited fd. Needs no privilege (no_new_privs is set). Without
- * Landlock (Linux before 5.13, or off) README says what stays open.
- */
+ * Landlock (Linux before 5.13, or off) README says what stays open. */
 void seal_landlock(void)
 {
 	const __u64 fs = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE |
@@ -278,12 +187,10 @@ void seal_landlock(void)
 	close(rs);
 }
 
-/*
- * The registered binfmt_misc handlers whose flags hold O, C or F (each
+/* The registered binfmt_misc handlers whose flags hold O, C or F (each
  * opens the program it runs, and may hand the fd to code of anyone's),
  * as "name (flags) ..." in `buf`: how many, or -1 where binfmt_misc is
- * not mounted.
- */
+ * not mounted. */
 int seal_binfmt_risky(char *buf, size_t n)
 {
 	_Alignas(struct dirent) char ents[4096];
@@ -338,11 +245,9 @@ static void print_binfmt(void)
 		       "programs (README)\n", buf);
 }
 
-/*
- * What this kernel offers sealed runs, and what each means for the
+/* What this kernel offers sealed runs, and what each means for the
  * promise (README, "What protection covers"). Returns how many of them
- * keep sealed runs from running at all.
- */
+ * keep sealed runs from running at all. */
 int seal_print_config(void)
 {
 	long users = seal_sysctl("/proc/sys/user/max_user_namespaces");

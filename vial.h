@@ -138,17 +138,39 @@ struct launch {
 	struct sigaction xfsz;	/* the caller's SIGXFSZ, for the command */
 };
 
-/* main.c */
+/* msg.c: one line on stderr */
 /* noreturn and printf-like, for the compiler and for cppcheck alike */
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void warn(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void inform(const char *fmt, ...);
+void *xrealloc(void *p, size_t n);
+void *xcalloc(size_t n, size_t size);
 extern int verbose, quiet;
 extern const char *progname;	/* what messages start with: "vial", or "singularity (vial)" */
+extern const char *cmdname;	/* what hints name: vial, singularity or apptainer */
 
 /* check.c: `vial config` as root checks the node */
 unsigned check_node(void);
+
+/* opts.c: the options, in one table; G: before the verb (global), A: after
+ * exec|run|shell (and instance start), I: inspect, H: run-help, N: a verb
+ * without options, L: instance list, S: instance stop */
+enum { G = 1, A = 2, I = 4, H = 8, N = 16, L = 32, S = 64 };
+struct opt {
+	const char *name;	/* --name */
+	char letter;		/* -l; 0: none */
+	char scope;		/* G, A or both */
+	const char *value;	/* what the value looks like; NULL: a flag */
+	size_t flag;		/* a flag's int in struct launch (offsetof); 0: none */
+	void (*set)(struct launch *l, const struct opt *o, char *value);
+	const char *help;	/* or, for a refused option, why */
+};
+extern const struct opt opt_table[];
+extern const size_t opt_count;
+void opt_refuse(struct launch *l, const struct opt *o, char *arg);
+void opts_from_env(struct launch *l);
 
 /* cli.c: the command line, Singularity's and Apptainer's */
 void cli_parse(int argc, char **argv, struct launch *l);
@@ -176,15 +198,43 @@ void priv_lower(void);
 void priv_shield(void);
 void priv_unshield(void);
 int priv_in_group(gid_t gid);
-int priv_open_as_group(int dir, const char *name, gid_t gid, int flags);
 void priv_drop_forever(const struct image *sealed);
 void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n);
+
+/* privop.c: every act vial does as root, one function each, on fds */
+struct group;
+void priv_mount_ns(int private);
+void priv_unshare(int flags, const char *hostname);
+int priv_setns(int fd, int type);
+void priv_userns(const char *image);
+int priv_stage(int dir, const char *data);
+int priv_mount(const char *src, const char *type, int at, unsigned long flags, const char *data);
+int priv_bind(int src, int at, int moved);
+int priv_clone(int fd);
+int priv_setattr(int fd, unsigned long flags);
+int priv_remount(int fd, unsigned long flags);
+int priv_detach(int fd);
+void priv_pivot(int root);
+int priv_look(int dir, const char *name, int flags);
+int priv_stat(int dir, const char *name, struct stat *st);
+int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own);
+int priv_create(int dir, const char *name, mode_t mode, const struct stat *own);
+void priv_fill_dev(int dev);
+int priv_state_mkdir(int dir, const char *name, mode_t mode);
+int priv_state_open(int dir, const char *name, int flags);
+int priv_state_unlink(int dir, const char *name);
+int priv_proc_open(int dir, const char *name, int flags);
+int priv_open_image(int dir, const char *name, const struct group *group);
+int priv_loop_open(const char *path, int flags);
+int priv_loop_node(unsigned n);
+int priv_loop_attach(const struct loopdev *ld, const struct image *img);
+int priv_loop_status(const struct loopdev *ld, const struct image *img);
 
 /* image.c */
 void image_open(struct image *img);
 void image_probe(struct image *img);
 void image_check_policy(const struct image *img);
-void image_mount(const struct image *img, const struct loopdev *ld, const char *dir);
+int image_mount(const struct image *img, const struct loopdev *ld, int at, const char *name);
 const char *image_fmt_name(enum fmt f);
 void image_inspect(const struct image *img);
 
@@ -222,7 +272,13 @@ const char *protect_why(void);
 int protect_dir_make(const char *path, const char *what, mode_t mode);
 void protect_audit(const struct image *img, char **argv, const char *cwd);
 
+/* audit.c: the lines to authpriv about protected images */
+void audit_note(const char *image, const char *key, const char *text);
+void audit_run(const char *path, const char *image, char **argv, const char *cwd);
+
 /* loop.c */
+#define LOOP_MAJOR 7
+#define LOOP_TRIES 64		/* attaches, and LOOP_SET_STATUS64s on EAGAIN */
 void loop_attach(const struct image *img, struct loopdev *ld);
 void loop_release(struct loopdev *ld);
 
@@ -230,13 +286,28 @@ void loop_release(struct loopdev *ld);
 int linger_hold(const struct image *img, const struct loopdev *ld);
 void linger_launched(int go, int ok);
 
-/* ns.c */
-void ns_enter(int private);
+/* ns.c: namespaces, the stage, /proc, /sys, /dev, pivot_root */
 void ns_isolate(const struct launch *l);
 void ns_build(struct launch *l);
 unsigned long ns_host_flags(int fd);
-int ns_bind(int root, int src, const char *dst, unsigned long flags, int optional);
-int ns_exists(int root, const char *path);
+
+/* resolve.c: destinations inside the root, and their mount points */
+int resolve(int root, const char *path, char *name, int host);
+int target_open(int dir, const char *name, int isdir, int host);
+void resolve_begin(const struct launch *l);
+void resolve_root(int root);
+void resolve_caller_bind(int src, int fd);
+void resolve_own_fs(int dir, const char *name);
+
+/* bind.c: the caller's binds */
+const char *bind_open(struct launch *l);
+void bind_stage(int root, int image);
+void bind_tmp(int root, struct launch *l);
+void bind_caller(int root, struct launch *l);
+void bind_chdir(const struct launch *l, const char *home);
+int bind_host(int root, int src, const char *dst, unsigned long flags, int optional);
+int bind_exists(int root, const char *path);
+void bind_fs(int root, const char *type, const char *dst, unsigned long flags, const char *data);
 
 /* mnt.c */
 struct mount_entry {
@@ -247,7 +318,7 @@ struct mount_entry {
 int mnt_id(int fd);
 size_t mnt_table(struct mount_entry **t);
 int mnt_has_children(int id);
-int mnt_walk(int top, const char *rel);
+int mnt_walk(int top, const char *rel, int root);
 int mnt_owner_chosen(int fd);
 void mnt_set_tree(int fd, unsigned long flags, const char *what);
 
@@ -255,10 +326,13 @@ void mnt_set_tree(int fd, unsigned long flags, const char *what);
 void confine_protected(void);
 
 /* seal.c: a sealed protected run's walls */
+#define SEAL_EXTENTS 340	/* what a uid_map or gid_map may hold (Linux 4.15+) */
+#define SEAL_MAP (SEAL_EXTENTS * 24 + 32)
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP]);
 long seal_sysctl(const char *path);
 void seal_host_check(const char *image);
 void seal_fds(void);
-void seal_userns(const char *image);
+__attribute__((noreturn)) void seal_refused(const char *image, int err);
 int seal_landlock_abi(void);
 void seal_landlock(void);
 int seal_print_config(void);
@@ -268,6 +342,7 @@ int seal_binfmt_risky(char *buf, size_t n);
 void fd_each(void (*fn)(int fd, const void *arg), const void *arg);
 void fd_close_all(int own, int keep1, int keep2, int keep3);
 int fd_has_entries(int dir, const char *name);
+ssize_t fd_slurp(int fd, char *buf, size_t size);
 
 /* ldcache.c: the host's /etc/ld.so.cache, parsed from bytes */
 struct ldcache {
@@ -294,8 +369,9 @@ void init_fork(void);
 int init_pipe(void);
 void init_run(int go);
 
-/* instance.c: vial instance start|list|stop, instance://NAME */
+/* instance.c: vial instance start, exec|run|shell instance://NAME */
 #define INSTANCE_URI "instance://"
+void check_name(const char *s, int pattern);
 void instance_command(struct launch *l);
 void instance_fork(struct launch *l);
 void instance_detach(struct launch *l);
@@ -303,6 +379,45 @@ void instance_init(struct launch *l);
 void instance_join(struct launch *l);
 void instance_enter(void);
 void instance_joined(const struct launch *l);
+
+/* record.c: the caller's instances as root keeps them; instance list, stop */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+#define NAME_LEN 128		/* a file name, with room to spare */
+/* F_STARTING: until the instance is up (its container built, its
+ * startscript exec'd), no one joins it: its mount namespace still has
+ * the host's root. */
+enum { F_PROTECTED = 1, F_NV = 2, F_ROCM = 4, F_STARTING = 8 };
+/* A record, as written: NUL-separated fields (no path holds a NUL, so no
+ * field can forge another): MAGIC, pid, start time, boot id, flags,
+ * image, home inside, the two logs. */
+struct state {
+	char name[NAME_LEN + 1];
+	pid_t pid;
+	unsigned long long start;	/* /proc/PID/stat field 22 */
+	char boot[40];			/* /proc/sys/kernel/random/boot_id */
+	unsigned flags;			/* F_* */
+	char image[PATH_MAX], home[PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+	int proc;			/* /proc/PID, open and checked; or -1 */
+};
+enum { STATE_MAX = 4 * PATH_MAX + 256 };
+struct pstat {			/* what /proc/PID/stat says */
+	char comm[32];
+	char state;
+	pid_t ppid;
+	unsigned long long start;
+};
+int stat_parse(const char *buf, struct pstat *p);
+int proc_open(pid_t pid);
+int proc_stat(int proc, int root, struct pstat *p);
+const char *boot_id(void);
+int record_format(const struct state *s, char *buf, size_t size);
+int record_read(int dir, const char *name, struct state *s);
+int records_lock(void);
+int records_fd(void);
+int record_get(int dir, const char *name, struct state *s);
+void record_forget(const struct state *s);
+__attribute__((noreturn)) void instance_list(const struct launch *l);
+__attribute__((noreturn)) void instance_stop(const struct launch *l);
 
 /* env.c */
 char **env_build(const struct launch *l);

@@ -1,6 +1,6 @@
 /*
  * The caller's bytes that vial parses while setuid: the command line
- * (cli.c's option table, -B/-H/--env/--mount), then the command's environment and
+ * (opts.c's option table, -B/-H/--env/--mount), then the command's environment and
  * the wrapper script of env.c (SINGULARITYENV_X, --env X=Y, re-exported
  * through the image's /bin/sh with sh quoting). What parse accepts must
  * be well formed (absolute binds, NAME=VALUE), every refusal a "vial: "
@@ -15,24 +15,22 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define FUZZ_VIAL_DIE		/* main.c's die(), its _exit() caught below */
+#define FUZZ_VIAL_DIE		/* msg.c's die(), its _exit() caught below */
 #include "harness.h"
 
-/* main.c and env.c as they are, with their exits, output, allocations and
- * the container's file tests routed to the harness. */
+/* main.c, msg.c, cli.c, opts.c and env.c as they are, with their exits,
+ * output, allocations and the container's file tests routed to the harness. */
 static __attribute__((noreturn)) void fuzz_exit(int status);
 static int fuzz_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void *fuzz_malloc(size_t n);
 static void *fuzz_calloc(size_t n, size_t size);
 static void *fuzz_realloc(void *p, size_t n);
-static char *fuzz_strdup(const char *s);
 static int fuzz_access(const char *path, int mode);
 #define _exit fuzz_exit
 #define dprintf fuzz_dprintf
 #define malloc fuzz_malloc
 #define calloc fuzz_calloc
 #define realloc fuzz_realloc
-#define strdup fuzz_strdup
 #define access fuzz_access
 #define main vial_main
 #define CONFIG_H "config.h"
@@ -40,14 +38,15 @@ static int fuzz_access(const char *path, int mode);
 #define BUILD_CC "clang"
 #define CAPNG_VERSION "none"
 #include "../main.c"
+#include "../msg.c"
 #include "../cli.c"
+#include "../opts.c"
 #include "../env.c"
 #undef _exit
 #undef dprintf
 #undef malloc
 #undef calloc
 #undef realloc
-#undef strdup
 #undef access
 #undef main
 
@@ -59,7 +58,7 @@ void priv_init(void) { abort(); }
 const struct user *priv_user(void) { return &user; }
 int priv_is_root(void) { abort(); }
 void priv_drop_forever(const struct image *sealed) { (void)sealed; abort(); }
-void ns_enter(int private) { (void)private; abort(); }
+void priv_mount_ns(int private) { (void)private; abort(); }
 int protect_sealed_path(const char *path) { (void)path; abort(); }
 void seal_host_check(const char *image) { (void)image; abort(); }
 void seal_fds(void) { abort(); }
@@ -143,7 +142,6 @@ static void *track(void *p)
 }
 
 static void *fuzz_malloc(size_t n) { return track(malloc(n)); }
-static char *fuzz_strdup(const char *s) { return track(strdup(s)); }
 static void *fuzz_calloc(size_t n, size_t size) { return track(calloc(n, size)); }
 static void *fuzz_realloc(void *p, size_t n)
 {

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "../etc.c"
+#include "../privop.c"	/* what etc.c does as root, done here as the fuzzer */
 
 enum {
 	BIG_PASSWD = 1,		/* passwd repeated to about ETC_MAX bytes */
@@ -39,9 +40,17 @@ static char basepath[PATH_MAX];
 static int base;		/* holds root/ (the image) and outside/ (the host) */
 
 const struct user *priv_user(void) { return &user; }
+void *xcalloc(size_t n, size_t size) { return fuzz_alloc(calloc(n, size)); }
+void *xrealloc(void *p, size_t n) { return fuzz_alloc(realloc(p, n)); }
 void priv_raise(void) {}
 void priv_lower(void) {}
 int priv_in_group(gid_t gid) { (void)gid; return 1; }
+const struct policy policy;
+/* What the room needs besides: never reached here. */
+void priv_shield(void) { abort(); }
+void priv_unshield(void) { abort(); }
+void seal_refused(const char *image, int err) { (void)image, (void)err; abort(); }
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP]) { (void)uids, (void)gids; abort(); }
 
 static void remove_image(void);
 

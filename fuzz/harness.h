@@ -40,6 +40,15 @@ static FUZZ_UNUSED __attribute__((noreturn)) void fuzz_setup_failed(const char *
 	abort();
 }
 
+/* msg.c's xcalloc and xrealloc, for a harness that does not link msg.c:
+ * memory, or the harness stops. */
+static FUZZ_UNUSED void *fuzz_alloc(void *p)
+{
+	if (!p)
+		fuzz_setup_failed("out of memory");
+	return p;
+}
+
 static jmp_buf fuzz_jmp;
 static int fuzz_armed;		/* die() may be called: between fuzz_arm and fuzz_disarm */
 static char fuzz_msg[2048];	/* the last die() message: vial's own buffer is 1024 */
@@ -78,7 +87,7 @@ static FUZZ_UNUSED __attribute__((noreturn)) void fuzz_died(int err)
 	longjmp(fuzz_jmp, 1);
 }
 
-#ifndef FUZZ_VIAL_DIE	/* else the harness includes main.c's own die() */
+#ifndef FUZZ_VIAL_DIE	/* else the harness includes msg.c's own die() */
 void die(const char *fmt, ...)
 {
 	va_list ap;

@@ -1,5 +1,5 @@
 /*
- * instance.c's byte parsers and writers: /proc/PID/stat, whose comm (field
+ * instance.c's and record.c's byte parsers and writers: /proc/PID/stat, whose comm (field
  * 2) any process of the caller's may set to any bytes (vial reads its
  * ancestors' to find a Slurm step); an instance record (root's, but
  * parsers stay fuzzed); the names and signals a caller types; and the
@@ -24,6 +24,7 @@
 #define FUZZ_VIAL_DIE	/* the refusals below echo the caller's own bytes: not checked */
 #include "harness.h"
 #include "../instance.c"
+#include "../record.c"
 
 int verbose = 1;
 
@@ -57,8 +58,12 @@ int quiet;
 static struct user user = { .uid = 1000, .gid = 1000, .name = "ann", .home = "/home/ann" };
 
 const struct user *priv_user(void) { return &user; }
-void priv_raise(void) { abort(); }
-void priv_lower(void) { abort(); }
+void *xcalloc(size_t n, size_t size) { return fuzz_alloc(calloc(n, size)); }
+void *xrealloc(void *p, size_t n) { return fuzz_alloc(realloc(p, n)); }
+int priv_proc_open(int dir, const char *name, int f) { (void)dir, (void)name, (void)f; abort(); }
+int priv_state_open(int dir, const char *name, int f) { (void)dir, (void)name, (void)f; abort(); }
+int priv_state_unlink(int dir, const char *name) { (void)dir, (void)name; abort(); }
+int priv_setns(int fd, int type) { (void)fd, (void)type; abort(); }
 int protect_dir_make(const char *path, const char *what, mode_t mode)
 {
 	(void)path, (void)what, (void)mode;
@@ -68,6 +73,8 @@ void fd_close_all(int own, int a, int b, int c) { (void)own, (void)a, (void)b, (
 void linger_launched(int go, int ok) { (void)go, (void)ok; abort(); }
 int init_pipe(void) { abort(); }
 void warn(const char *fmt, ...) { (void)fmt; abort(); }
+void inform(const char *fmt, ...) { (void)fmt; abort(); }
+ssize_t fd_slurp(int fd, char *buf, size_t size) { (void)fd, (void)buf, (void)size; abort(); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -1,5 +1,5 @@
 /*
- * protect.c's byte handling of what the caller names: canon() (the
+ * protect.c's and audit.c's byte handling of what the caller names: canon() (the
  * lexical tidying of an image path before the protected-directory match),
  * pdir_for() (that match), and the audit line protect_audit() sends to
  * syslog, whose fields (user name, image path, command, cwd) are the
@@ -26,10 +26,12 @@ static ssize_t fuzz_send(int, const void *, size_t, int);
 #define connect fuzz_connect
 #define send fuzz_send
 #include "../protect.c"
+#include "../audit.c"
 #undef socket
 #undef connect
 #undef send
 #include "../mnt.c"	/* the walk asks which mount each step is on */
+#include "../privop.c"	/* and takes each step as root */
 
 #define NDIRS 4
 
@@ -40,15 +42,18 @@ static char sent[4096];
 static size_t nsent;
 
 const struct user *priv_user(void) { return &user; }
+void *xcalloc(size_t n, size_t size) { return fuzz_alloc(calloc(n, size)); }
+void *xrealloc(void *p, size_t n) { return fuzz_alloc(realloc(p, n)); }
 void priv_raise(void) {}
 void priv_lower(void) {}
 int priv_in_group(gid_t gid) { (void)gid; return 1; }
 unsigned long ns_host_flags(int fd) { (void)fd; abort(); }
-int priv_open_as_group(int dir, const char *name, gid_t gid, int flags)
-{
-	(void)dir, (void)name, (void)gid, (void)flags;
-	return -1;
-}
+/* What the room needs besides: never reached here. */
+void priv_shield(void) { abort(); }
+void priv_unshield(void) { abort(); }
+void seal_refused(const char *image, int err) { (void)image, (void)err; abort(); }
+void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP]) { (void)uids, (void)gids; abort(); }
+ssize_t fd_slurp(int fd, char *buf, size_t size) { (void)fd, (void)buf, (void)size; abort(); }
 
 static int fuzz_socket(int domain, int type, int proto)
 {
