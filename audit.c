@@ -23,12 +23,14 @@ struct line {
 
 enum { RAW = 0, ESC = 1, ESC_SPACE = 2 };
 
-/* Append `s`, at most `max` bytes of it as written. ESC writes control
+/*
+ * Append `s`, at most `max` bytes of it as written. ESC writes control
  * bytes, bytes from 0x7f up, quote and backslash as \ooo (ESC_SPACE the
  * space too, to keep arguments apart), so no field can end the line or
  * forge another, and the line stays ASCII (journald keeps a message with
  * other bytes as a blob that journalctl does not show); '%' is only ever
- * data here. A cut is marked "...". Returns 0 if cut. */
+ * data here. A cut is marked "...". Returns 0 if cut.
+ */
 static int put(struct line *l, const char *s, size_t max, int how)
 {
 	size_t end = l->len + max;
@@ -76,8 +78,10 @@ static void put_argv(struct line *l, char **argv, size_t max)
 	}
 }
 
-/* The start of every line vial sends to authpriv: priority, stamp, and
- * who ran what, up to the image's closing quote. -1 if the clock fails. */
+/*
+ * The start of every line vial sends to authpriv: priority, stamp, and
+ * who ran what, up to the image's closing quote. -1 if the clock fails.
+ */
 static int put_head(struct line *l, int pri, const char *image)
 {
 	const struct user *u = priv_user();
@@ -117,12 +121,14 @@ static int log_send(const struct line *l)
 	return 0;
 }
 
-/* A line for the admin about the image `image` (a path in a protected
+/*
+ * A line for the admin about the image `image` (a path in a protected
  * directory, shown by protect.c), e.g.
  *   vial[42]: user="ann" uid=1001 image="/opt/vial/lic/m.sqfs"
  *   refused="user not in group lic"
  * (authpriv.warning). Best effort: the run it speaks of is refused, or
- * ordinary, either way. */
+ * ordinary, either way.
+ */
 void audit_note(const char *image, const char *key, const char *text)
 {
 	struct line l = { .len = 0 };
@@ -137,12 +143,14 @@ void audit_note(const char *image, const char *key, const char *text)
 	log_send(&l);
 }
 
-/* One line to authpriv per protected run, e.g.
+/*
+ * One line to authpriv per protected run, e.g.
  *   vial[42]: user="ann" uid=1001 image="/opt/vial/protected/m.sqfs"
  *   command="matlab -batch run" cwd="/home/ann"
  * Sent by hand (not syslog(3)) so that a failure is seen: a protected
  * image does not run unaudited. In the command, a space inside an
- * argument is \040, so arguments stay apart. */
+ * argument is \040, so arguments stay apart.
+ */
 void audit_run(const char *path, const char *image, char **argv, const char *cwd)
 {
 	struct line l = { .len = 0 };

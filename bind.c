@@ -50,10 +50,12 @@ static int user_dir(const char *path, int must_own)
 	return fd;
 }
 
-/* -H as Apptainer allows it: the caller's own directory, one they may
+/*
+ * -H as Apptainer allows it: the caller's own directory, one they may
  * write (Snakemake passes --home $PWD, often a group's project directory),
  * or their working directory. Never another user's home they can merely
- * read: that would pose it as their own. */
+ * read: that would pose it as their own.
+ */
 static int home_allowed(int fd, const struct stat *st)
 {
 	struct stat cwd;
@@ -118,8 +120,10 @@ static void workdir_open(struct launch *l, struct host *h)
 	close(wd);
 }
 
-/* The staging directory and each directory above it, as (dev, ino), with
- * the staging directory's path below it; and the staging tmpfs's dev. */
+/*
+ * The staging directory and each directory above it, as (dev, ino), with
+ * the staging directory's path below it; and the staging tmpfs's dev.
+ */
 static struct { dev_t dev; ino_t ino; const char *rel; } above_stage[32];
 static size_t n_above;
 
@@ -164,11 +168,13 @@ static int is_clone(int fd)
 	return 0;
 }
 
-/* A bind source that holds the staging directory (/tmp, -B /:/host): a
+/*
+ * A bind source that holds the staging directory (/tmp, -B /:/host): a
  * detached recursive copy of it taken now, before the stage is mounted
  * (open_tree, Linux 5.2), never holds the stage, so the bind needs no
  * copy of it detached (an RCU grace period per launch). Before 5.2 the
- * bind copies the stage and unstage() detaches it. */
+ * bind copies the stage and unstage() detaches it.
+ */
 static int clone_tree(int fd)
 {
 	struct stat st;
@@ -214,15 +220,19 @@ static void host_open(struct launch *l, struct host *h)
 		h->user[i] = clone_tree(h->user[i]);
 }
 
-/* A recursive bind of the staging directory, or of one above it, copied
+/*
+ * A recursive bind of the staging directory, or of one above it, copied
  * the stage as well: detach that copy, which shows what the host has
- * there (the stage exists only in this namespace). */
+ * there (the stage exists only in this namespace).
+ */
 static void unstage(int dir, const char *name, const char *rel, const char *dst)
 {
 	int fd, rc = -1;
 
-	/* As root: the stage is 0700, and `rel` names directories that
-	 * only root can write (stage() checked them). */
+	/*
+	 * As root: the stage is 0700, and `rel` names directories that
+	 * only root can write (stage() checked them).
+	 */
 	fd = priv_look(dir, name, 0);
 	if (fd >= 0 && *rel) {
 		int top = fd;
@@ -241,7 +251,8 @@ static void unstage(int dir, const char *name, const char *rel, const char *dst)
  * file a host mount covers must stay covered. A mount point that cannot
  * be made (a symlink in the image, say /var/tmp -> /tmp) is fatal unless
  * BIND_OPTIONAL. BIND_CALLER: the caller asked for it, so its mount point
- * may be made in their binds, and a directory's bind is one of them. */
+ * may be made in their binds, and a directory's bind is one of them.
+ */
 static int bind_fd(int root, int src, const char *dst, unsigned long flags, int how)
 {
 	char name[NAME_MAX + 1];
@@ -370,10 +381,12 @@ void bind_chdir(const struct launch *l, const char *home)
 	     l->cwd[0] ? l->cwd : "the current directory", to);
 }
 
-/* In a protected run a bind of the caller's may not cover anything the
+/*
+ * In a protected run a bind of the caller's may not cover anything the
  * image has at `dst` (its libc, a file naming a library to load): only a
  * path the image lacks, or an empty directory (a mount point its authors
- * left), looked up in the image alone as the caller. */
+ * left), looked up in the image alone as the caller.
+ */
 static void refuse_over_image(const char *dst, const char *what)
 {
 	char name[NAME_MAX + 1];
@@ -428,9 +441,11 @@ void bind_tmp(int root, struct launch *l)
 	bind_fd(root, h->vartmp, "/var/tmp", f, BIND_OPTIONAL | (l->contain ? BIND_CALLER : 0));
 }
 
-/* A site bind's destination that is a symlink in the image (Debian's
+/*
+ * A site bind's destination that is a symlink in the image (Debian's
  * /etc/localtime -> /usr/share/zoneinfo/Etc/UTC): the path it names,
- * itself walked inside the root like any other destination. */
+ * itself walked inside the root like any other destination.
+ */
 static const char *follow_in_root(int root, const char *dst, char buf[PATH_MAX])
 {
 	char name[NAME_MAX + 1], link[PATH_MAX], tmp[2 * PATH_MAX];

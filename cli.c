@@ -118,9 +118,11 @@ static int opt_one(struct launch *l, int scope, char **argv)
 	return opt_short(l, scope, argv);
 }
 
-/* Would `apptainer` here run vial itself? Called as singularity or
+/*
+ * Would `apptainer` here run vial itself? Called as singularity or
  * apptainer, or the first apptainer on the caller's PATH is this very
- * file (make install LINKS=1). Looked up as the caller. */
+ * file (make install LINKS=1). Looked up as the caller.
+ */
 static int apptainer_is_vial(char **envp)
 {
 	const char *path = env_get(envp, "PATH");
@@ -165,8 +167,10 @@ static void refuse_uri(const char *path, char **envp)
 	    "`apptainer build %s %s` or mksquashfs", path, sif, path);
 }
 
-/* The verbs, for parsing and help; main.c's table runs them. A verb is
- * one line here and one there. */
+/*
+ * The verbs, for parsing and help; main.c's table runs them. A verb is
+ * one line here and one there.
+ */
 static const struct verb {
 	const char *name;
 	int scope;		/* its options */
@@ -247,10 +251,12 @@ static int called_as(const char *argv0, const char *name)
 	return !strcmp(b ? b + 1 : argv0, name);
 }
 
-/* Linked as singularity, apptainer or run-singularity, vial answers as
+/*
+ * Linked as singularity, apptainer or run-singularity, vial answers as
  * Apptainer: its messages start "singularity (vial): ", shell's prompt
  * is Singularity's or Apptainer's. Only these fixed names are used: the
- * caller chooses argv[0]. */
+ * caller chooses argv[0].
+ */
 static void persona_set(const char *argv0, struct launch *l)
 {
 	static const char *const names[] = { "singularity", "apptainer", "run-singularity" };
@@ -268,8 +274,10 @@ static void persona_set(const char *argv0, struct launch *l)
 								     : "Singularity> ";
 }
 
-/* [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
- * [args]. No verb: l->verb stays NULL (main prints the usage). */
+/*
+ * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
+ * [args]. No verb: l->verb stays NULL (main prints the usage).
+ */
 /* instance start|list|stop: what it does (instance.c judges it); the
  * arguments it took. */
 static int instance_op(struct launch *l, int argc, char **argv)

@@ -58,11 +58,13 @@ static int has_field(const char *buf, int field, const char *val)
 	return 0;
 }
 
-/* One file at a time: read, merged, written, before the next is read.
+/*
+ * One file at a time: read, merged, written, before the next is read.
  * Read with the caller's own rights, like every path a user names: a
  * sandbox's etc/passwd of mode 0600 is not the caller's to see (an
  * unreadable one is started from empty). `st` gets its owner and mode
- * (root's look, metadata only), for the copy; none: root's, 0644. */
+ * (root's look, metadata only), for the copy; none: root's, 0644.
+ */
 static char *slurp(int dir, const char *name, size_t *len, struct stat *st)
 {
 	static char buf[ETC_MAX + 2];
@@ -110,9 +112,11 @@ static void write_all(int fd, const char *p, size_t n, const char *name)
 	}
 }
 
-/* Write /etc/NAME in the session's upper layer: the image's lines, then
+/*
+ * Write /etc/NAME in the session's upper layer: the image's lines, then
  * ours, with the image's owner and mode (a protected image's 0600 passwd
- * stays root's 0600). */
+ * stays root's 0600).
+ */
 static void write_new(int dir, const char *name, const char *buf, size_t len,
 		      const char *add, size_t addlen, const struct stat *st)
 {
@@ -143,10 +147,12 @@ static void add_groups(int image, int out)
 	free(add);
 }
 
-/* `image` is the image's root, `upper` the overlay's upper directory, not
+/*
+ * `image` is the image's root, `upper` the overlay's upper directory, not
  * yet mounted: the files are written there before the overlay shows them
  * over the image's (no copy-up of /etc, no whiteouts). An /etc that is
- * not a directory in the image is refused, never followed. */
+ * not a directory in the image is refused, never followed.
+ */
 void etc_add_user(int image, int upper)
 {
 	const struct user *u = priv_user();

@@ -15,9 +15,11 @@
 
 #include "vial.h"
 
-/* Every fd of the process in turn (but the one reading the list) to `fn`,
+/*
+ * Every fd of the process in turn (but the one reading the list) to `fn`,
  * however high: from /proc/self/fd, which a process may always read for
- * itself, non-dumpable or not. */
+ * itself, non-dumpable or not.
+ */
 void fd_each(void (*fn)(int fd, const void *arg), const void *arg)
 {
 	_Alignas(struct dirent) char ents[4096];
@@ -53,9 +55,11 @@ static void close_unkept(int fd, const void *arg)
 		die_errno("close fd %d", fd);
 }
 
-/* Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
+/*
+ * Close every fd above 2 but the `keep` ones (-1 for none): only vial's own
  * (those marked close-on-exec; the caller's never are, since exec closed
- * theirs) when `own`, else every one. */
+ * theirs) when `own`, else every one.
+ */
 void fd_close_all(int own, int keep1, int keep2, int keep3)
 {
 	const struct keep k = { own, { keep1, keep2, keep3 } };

@@ -35,11 +35,13 @@ const char *image_fmt_name(enum fmt f)
 	return "unknown";
 }
 
-/* The caller's own open comes first. Only EACCES may lead to the
+/*
+ * The caller's own open comes first. Only EACCES may lead to the
  * protected fallback, only in a protected directory, and every refusal
  * there reads like a missing file (elsewhere EACCES is what it is).
  * A directory (a sandbox) is opened as the caller too, and later bound
- * by this fd: the path is never looked up again. */
+ * by this fd: the path is never looked up again.
+ */
 void image_open(struct image *img)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
@@ -125,8 +127,10 @@ static enum fmt probe_erofs(const struct image *img, const unsigned char *sb)
 	return FMT_EROFS;
 }
 
-/* Singularity 2.x ran tar archives (and gzip/bzip2/xz-compressed ones)
- * by unpacking them first; vial mounts file systems only: say so. */
+/*
+ * Singularity 2.x ran tar archives (and gzip/bzip2/xz-compressed ones)
+ * by unpacking them first; vial mounts file systems only: say so.
+ */
 static void archive_refuse(const struct image *img, const unsigned char *b, size_t n)
 {
 	static const struct { const char *magic; size_t len; const char *what; } a[] = {
@@ -234,10 +238,12 @@ void image_probe(struct image *img)
 		    image_fmt_name(want), image_fmt_name(img->fmt));
 }
 
-/* Kernel file-system drivers parse the image's bytes: the site decides
+/*
+ * Kernel file-system drivers parse the image's bytes: the site decides
  * which ones may see bytes a user could have written. An image counts as
  * root's only where the user cannot have chosen its owner (not on FUSE,
- * not through another namespace's mounts: mnt_owner_chosen). */
+ * not through another namespace's mounts: mnt_owner_chosen).
+ */
 void image_check_policy(const struct image *img)
 {
 	int rootish = img->st.st_uid == 0 && !(img->st.st_mode & (S_IWGRP | S_IWOTH));
@@ -254,12 +260,14 @@ void image_check_policy(const struct image *img)
 	    img->path, image_fmt_name(img->fmt));
 }
 
-/* A directory (sandbox): bound from the fd the caller opened, read-only,
+/*
+ * A directory (sandbox): bound from the fd the caller opened, read-only,
  * nosuid, nodev, keeping the host mount's own flags (noexec stays).
  * image_open ran after priv_mount_ns, so the fd is in our mount namespace and
  * a plain bind works on every kernel. A directory with mounts below it is
  * refused: the overlay over it would see through them, to what they
- * cover on the host (the kernel refuses users exactly that). */
+ * cover on the host (the kernel refuses users exactly that).
+ */
 static void dir_check(const struct image *img, int fd)
 {
 	int id = mnt_id(fd);

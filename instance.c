@@ -106,12 +106,14 @@ static void logs_open(const char *name)
 	close(dir);
 }
 
-/* A Slurm job step's processes end with the step: proctrack/cgroup kills
+/*
+ * A Slurm job step's processes end with the step: proctrack/cgroup kills
  * its cgroup, and the instance's processes stay in it (vial moves no
  * process between cgroups). proctrack/linuxproc and /pgid follow parent
  * pids or process groups, which a detached instance leaves: so its init
  * also watches the step's slurmstepd (the nearest ancestor of that name,
- * read as the caller) and ends the instance when it is gone. */
+ * read as the caller) and ends the instance when it is gone.
+ */
 static void anchor_find(void)
 {
 	struct pstat p;
@@ -249,11 +251,13 @@ static int record_up(struct state *s)
 	return rc;
 }
 
-/* The caller's vial, once the init is forked: write the record, let the
+/*
+ * The caller's vial, once the init is forked: write the record, let the
  * init go, and wait for it on the socket: "D" once its output goes to
  * the logs, then "1" as the startscript is exec'd (or the init, without
  * one, settles), then EOF from the exec. Anything else: the instance is
- * killed, its record removed, and the caller told why, in one line. */
+ * killed, its record removed, and the caller told why, in one line.
+ */
 static _Noreturn void starting(const struct launch *l, pid_t pid, int sock)
 {
 	struct state *s = xcalloc(1, sizeof *s);
@@ -278,10 +282,12 @@ static _Noreturn void starting(const struct launch *l, pid_t pid, int sock)
 	die("instance %s did not start: see %s", l->inst.name, err_path);
 }
 
-/* After ns_isolate: fork the instance's init (PID 1 of the new PID
+/*
+ * After ns_isolate: fork the instance's init (PID 1 of the new PID
  * namespace). Returns in the init, once its record is written; the
  * caller's vial never returns (starting). `l->linger_go` becomes the
- * socket that tells the caller's vial how the start went. */
+ * socket that tells the caller's vial how the start went.
+ */
 void instance_fork(struct launch *l)
 {
 	int sv[2];
@@ -312,11 +318,13 @@ void instance_fork(struct launch *l)
 	starting(l, pid, sv[0]);
 }
 
-/* The init, its container built: detached from the caller (a session of
+/*
+ * The init, its container built: detached from the caller (a session of
  * its own; 0 from /dev/null, 1 and 2 to the logs), holding no other fd
  * but its socket and its Slurm step's /proc entry: none of the caller's
  * (a pipe held open would keep `$(vial instance start ...)` or srun
- * waiting for ever). */
+ * waiting for ever).
+ */
 void instance_detach(struct launch *l)
 {
 	if (dup2(devnull, 0) < 0 || dup2(log_out, 1) < 0 || dup2(log_err, 2) < 0)
@@ -335,14 +343,16 @@ static int ends(int sig)
 	       sig != SIGTTOU && sig != SIGURG && sig != SIGWINCH;
 }
 
-/* The instance's PID 1, privileges dropped: start the startscript (if the
+/*
+ * The instance's PID 1, privileges dropped: start the startscript (if the
  * image has one), then reap every orphan and pass every signal to every
  * process of the instance. The instance stays up when the startscript
  * exits, as Apptainer's does; after a signal that ends processes (from
  * instance stop) it exits once its children are gone, and the kernel
  * kills what remains (joined commands). With a Slurm step (anchor_find),
  * it exits when the step is gone. Returns only in the startscript's
- * process. */
+ * process.
+ */
 void instance_init(struct launch *l)
 {
 	struct signalfd_siginfo si;
@@ -404,11 +414,13 @@ static void join(int type)
 	}
 }
 
-/* exec|run|shell instance://NAME: the caller's instance, checked, its
+/*
+ * exec|run|shell instance://NAME: the caller's instance, checked, its
  * namespaces opened from its checked init, and its PID namespace joined
  * (for the children: init_fork's comes next). The command then runs with
  * what the instance was started with: its image (for the environment and
- * the audit line of a protected one), home, --nv, --rocm. */
+ * the audit line of a protected one), home, --nv, --rocm.
+ */
 void instance_join(struct launch *l)
 {
 	struct state *s = xcalloc(1, sizeof *s);
@@ -451,11 +463,13 @@ void instance_enter(void)
 	join(CLONE_NEWNS);
 }
 
-/* The joined command's process, after the permanent drop: it dies with
+/*
+ * The joined command's process, after the permanent drop: it dies with
  * the vial that waits for it, as a --pid container does (set after the
  * drop, which clears it), and starts where exec would: --pwd, else the
  * caller's working directory, else the instance's home, else /, as the
- * caller. */
+ * caller.
+ */
 void instance_joined(const struct launch *l)
 {
 	struct pollfd p = { .fd = init_pipe(), .events = POLLIN };

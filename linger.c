@@ -61,10 +61,12 @@ static _Noreturn void hold(const struct image *img, const struct loopdev *ld, in
 	_exit(0);
 }
 
-/* A launch on /dev/loopN: mark it used now, and when no holder has it
+/*
+ * A launch on /dev/loopN: mark it used now, and when no holder has it
  * (the lock is free), start one - twice forked, so neither this vial nor
  * the caller's shell ever waits for it. Returns our end of the socket
- * that tells it the launch got to the exec (close-on-exec), or -1. */
+ * that tells it the launch got to the exec (close-on-exec), or -1.
+ */
 int linger_hold(const struct image *img, const struct loopdev *ld)
 {
 	char name[32];
@@ -99,8 +101,10 @@ int linger_hold(const struct image *img, const struct loopdev *ld)
 	return go[0];
 }
 
-/* `ok` 1: the command is about to be exec'd (the socket is close-on-exec:
- * the holder stays if EOF follows); 0: the exec failed, the holder goes. */
+/*
+ * `ok` 1: the command is about to be exec'd (the socket is close-on-exec:
+ * the holder stays if EOF follows); 0: the exec failed, the holder goes.
+ */
 void linger_launched(int go, int ok)
 {
 	if (go >= 0 && send(go, ok ? "1" : "0", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)

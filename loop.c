@@ -26,12 +26,14 @@ static void on_alarm(int sig)
 	(void)sig;	/* only to interrupt flock */
 }
 
-/* The lock keeps other vials (and systemd, util-linux) from taking the
+/*
+ * The lock keeps other vials (and systemd, util-linux) from taking the
  * device between GET_FREE and LOOP_CONFIGURE, and makes the look for a
  * shared device and the allocation one step. A user can SIGSTOP their own
  * vial while it holds the lock, so the wait is bounded: without the lock
  * everything still works (the kernel answers EBUSY and we retry), vial
- * only shares less. */
+ * only shares less.
+ */
 static int ctl_open_locked(void)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
@@ -124,13 +126,15 @@ static int backed_by(unsigned n, const char *want)
 	return len > 1 && (size_t)len - 1 == strlen(want) && !memcmp(have, want, (size_t)len - 1);
 }
 
-/* A device some other job already bound to this image: share it. The
+/*
+ * A device some other job already bound to this image: share it. The
  * candidates are the loop devices in /proc/partitions (only bound ones
  * have a size), then the sysfs name is a hint. What counts is
  * LOOP_GET_STATUS64 on our own open fd: once we hold it, autoclear cannot
  * free the device, so a device cleared (and perhaps rebound to another
  * file) between the look and the open fails this check instead of being
- * mounted. */
+ * mounted.
+ */
 static int find_shared(const struct image *img, struct loopdev *ld)
 {
 	static char parts[1 << 16];
@@ -187,9 +191,11 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 			if (e != EBUSY && e != ENODEV && e != EAGAIN)
 				die_errno("%s: cannot attach to %s", img->path, ld->path);
 		}
-		/* Someone who does not take the lock (losetup, udisks, a vial
+		/*
+		 * Someone who does not take the lock (losetup, udisks, a vial
 		 * that gave up waiting for it) took the device, or it is being
-		 * cleared: back off with jitter and ask for another. */
+		 * cleared: back off with jitter and ask for another.
+		 */
 		debug("%s: %s, retry %d", ld->path, strerror(errno), t + 1);
 		nanosleep(&(struct timespec){ 0, (200 + rand_r(&seed) % 2000) * 1000L }, NULL);
 	}
@@ -197,9 +203,11 @@ static void attach_new(int ctl, const struct image *img, struct loopdev *ld)
 	    img->path, LOOP_TRIES);
 }
 
-/* A device already bound to the image needs no lock: our open fd holds it
+/*
+ * A device already bound to the image needs no lock: our open fd holds it
  * (see find_shared). Only when there is none do we lock and look again,
- * so that two launches of a cold image end up on one device. */
+ * so that two launches of a cold image end up on one device.
+ */
 void loop_attach(const struct image *img, struct loopdev *ld)
 {
 	int ctl;

@@ -21,11 +21,13 @@ extern char **environ;
 
 #define STACK_NEED (48 * 1024)	/* past what exec put there */
 
-/* vial's deepest call chain needs some 40 KiB of stack (measured: a
+/*
+ * vial's deepest call chain needs some 40 KiB of stack (measured: a
  * launch with --pid fails at 32 KiB and works at 40); a caller's
  * `ulimit -s` below that would kill it with SIGSEGV half-way through
  * setup. Say so instead. What the kernel put on the stack at exec
- * (arguments, environment) counts against the limit too. */
+ * (arguments, environment) counts against the limit too.
+ */
 static void limits_check(char **argv, char **envp)
 {
 	char here;
@@ -62,10 +64,12 @@ static void fds_sanitise(void)
 	}
 }
 
-/* What the process is before anything else runs. vial itself runs with an
+/*
+ * What the process is before anything else runs. vial itself runs with an
  * empty environment, so nothing can honour LD_*, TZ, TMPDIR, LOCPATH, ...
  * while privileged; the caller's environment is kept aside, untouched,
- * for the command (a job's TMPDIR, Slurm's and MPI's variables). */
+ * for the command (a job's TMPDIR, Slurm's and MPI's variables).
+ */
 static void sanitise(int argc, char **argv, char **envp, struct launch *l)
 {
 	fds_sanitise();
@@ -180,9 +184,11 @@ static void choose_command(struct launch *l)
 	l->argv = v;
 }
 
-/* Apptainer's shell: `/bin/bash --norc ARG...` where the image has bash,
+/*
+ * Apptainer's shell: `/bin/bash --norc ARG...` where the image has bash,
  * else /bin/sh; -s and APPTAINER_SHELL/SINGULARITY_SHELL name another,
- * which gets the arguments as they are. */
+ * which gets the arguments as they are.
+ */
 static void shell_command(struct launch *l)
 {
 	size_t n = 0;
@@ -196,10 +202,12 @@ static void shell_command(struct launch *l)
 	l->argv[1] = "--norc";
 }
 
-/* The last walls of a sealed run, in the command's process: no loader
+/*
+ * The last walls of a sealed run, in the command's process: no loader
  * variable of the caller's, no file descriptor named as the command (a
  * host file, run from /proc/self/fd: Landlock refuses it too), Landlock,
- * and the filter. */
+ * and the filter.
+ */
 static void seal_command(const struct launch *l)
 {
 	static const char *fdlinks[] = { "/proc/", "/dev/fd/", "/dev/std" };
@@ -258,11 +266,13 @@ static void seal_start(const struct launch *l)
 	seal_fds();
 }
 
-/* exec|run|shell instance://NAME: into a running instance (instance.c
+/*
+ * exec|run|shell instance://NAME: into a running instance (instance.c
  * checks it is the caller's and the same process, and joins its PID
  * namespace); the command forked into it, the rest as any launch with
  * --pid: the outer vial waits, unprivileged; the command's process joins
- * the other namespaces as root, then drops every privilege for good. */
+ * the other namespaces as root, then drops every privilege for good.
+ */
 static _Noreturn void launch_join(struct launch *l)
 {
 	instance_join(l);

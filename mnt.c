@@ -13,10 +13,12 @@
 
 #include "vial.h"
 
-/* The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
+/*
+ * The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
  * supports): unlike st_dev it also tells a bind mount of the same file
  * system apart. Read as root: a non-dumpable process's fdinfo directory
- * is root's on older kernels. */
+ * is root's on older kernels.
+ */
 int mnt_id(int fd)
 {
 	char path[64], buf[512], *s;
@@ -68,8 +70,10 @@ static void unoctal(char *s)
 	*w = 0;
 }
 
-/* One line: "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - TYPE SRC SUPER".
- * Splits it in place; 0 if it is not of that shape. */
+/*
+ * One line: "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - TYPE SRC SUPER".
+ * Splits it in place; 0 if it is not of that shape.
+ */
 static int entry(char *line, struct mount_entry *e)
 {
 	char *f[6], *save = NULL, *dash;
@@ -134,7 +138,8 @@ static int has_opt(const char *opts, const char *opt)
 	return 0;
 }
 
-/* Could the caller have chosen the owner that fstat reports for `fd`?
+/*
+ * Could the caller have chosen the owner that fstat reports for `fd`?
  * On FUSE mounted by a user (fusermount sets user_id to the caller's
  * uid), yes: with user_allow_other, bindfs --force-user=root presents any
  * owner. Root's own FUSE mounts (user_id=0: CVMFS, a site's squashfuse)
@@ -142,7 +147,8 @@ static int has_opt(const char *opts, const char *opt)
  * namespace (/proc/PID/root/...), where a user namespace of the caller's
  * may have mounted anything, or on an idmapped mount: yes. Only root can
  * mount in this namespace (a copy of the host's), and root-squashed NFS
- * does not let users make root's files. */
+ * does not let users make root's files.
+ */
 int mnt_owner_chosen(int fd)
 {
 	struct mount_entry *t;
@@ -176,9 +182,11 @@ static void subtree(const struct mount_entry *t, size_t n, int id, char *in)
 	}
 }
 
-/* `rel` (a/b/c) below the directory `top`, never through a symlink: the
+/*
+ * `rel` (a/b/c) below the directory `top`, never through a symlink: the
  * mount points of a user's bind source are names the user can change.
- * Each step as the caller, or as root (`root`: in vial's 0700 stage). */
+ * Each step as the caller, or as root (`root`: in vial's 0700 stage).
+ */
 int mnt_walk(int top, const char *rel, int root)
 {
 	char buf[PATH_MAX], *c, *save = NULL;
@@ -202,8 +210,10 @@ static void remount(int fd, unsigned long flags, const char *what)
 		die_errno("remount %s", what);
 }
 
-/* Before mount_setattr (Linux 5.12): each mount of the tree on its own,
- * found below `fd` by its mount point, checked to be a mount of the tree. */
+/*
+ * Before mount_setattr (Linux 5.12): each mount of the tree on its own,
+ * found below `fd` by its mount point, checked to be a mount of the tree.
+ */
 static void set_each(int fd, unsigned long flags, const char *what)
 {
 	struct mount_entry *t;
@@ -237,9 +247,11 @@ static void set_each(int fd, unsigned long flags, const char *what)
 	free(t);
 }
 
-/* Add `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) to the mount at
+/*
+ * Add `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) to the mount at
  * `fd` and every mount below it, keeping each one's own flags (nosymfollow,
- * noatime, ...): a read-only bind must be read-only all the way down. */
+ * noatime, ...): a read-only bind must be read-only all the way down.
+ */
 void mnt_set_tree(int fd, unsigned long flags, const char *what)
 {
 	int rc = priv_setattr(fd, flags);

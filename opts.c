@@ -21,9 +21,11 @@ static void *grow(void *p, size_t n, size_t size)
 	return p;
 }
 
-/* Memory the launch keeps to its end (vial is short-lived), chained from
+/*
+ * Memory the launch keeps to its end (vial is short-lived), chained from
  * here: a string stored in a grown array stays reachable for the
- * analyzer, which does not follow realloc's copy. */
+ * analyzer, which does not follow realloc's copy.
+ */
 static char *kept(size_t n)
 {
 	static struct chunk { struct chunk *next; char s[]; } *chunks;
@@ -41,9 +43,11 @@ static char *xstrdup(const char *s)
 	return strcpy(kept(strlen(s) + 1), s);
 }
 
-/* Split `s` in place at commas as Go's encoding/csv does (what Apptainer's
+/*
+ * Split `s` in place at commas as Go's encoding/csv does (what Apptainer's
  * --env and --mount use): a field in double quotes may hold commas, ""
- * inside quotes is one quote. Returns the number of fields put in f. */
+ * inside quotes is one quote. Returns the number of fields put in f.
+ */
 static size_t csv_split(char *s, char **f, size_t max)
 {
 	size_t n = 0;
@@ -68,10 +72,12 @@ static size_t csv_split(char *s, char **f, size_t max)
 	return n;
 }
 
-/* A relative bind source (-B .:/work, -B data:/d), as Singularity and
+/*
+ * A relative bind source (-B .:/work, -B data:/d), as Singularity and
  * Apptainer take it: from the working directory. Only the name is made
  * absolute here; it is opened later, as every source, with the caller's
- * rights (symlinks and ".." resolved by the kernel, not by vial). */
+ * rights (symlinks and ".." resolved by the kernel, not by vial).
+ */
 static const char *absolute(const char *src)
 {
 	char cwd[PATH_MAX], *p;
@@ -176,8 +182,10 @@ static void add_env(const char ***v, size_t *n, const char *what, char *e)
 	(*v)[(*n)++] = e;
 }
 
-/* --env A=1,B=2 as Apptainer (pflag's StringToString) reads it: one "="
- * is one variable, commas and all; more are comma-separated, CSV-quoted. */
+/*
+ * --env A=1,B=2 as Apptainer (pflag's StringToString) reads it: one "="
+ * is one variable, commas and all; more are comma-separated, CSV-quoted.
+ */
 static void opt_env(struct launch *l, const struct opt *o, char *arg)
 {
 	char *f[256];
@@ -298,9 +306,11 @@ static void target_gids(struct launch *l, const char *what, char *list)
 		die("%s: no group given", what);
 }
 
-/* Target mode (root only): run as uid N with groups G... The uid and gid
+/*
+ * Target mode (root only): run as uid N with groups G... The uid and gid
  * come together (as in 2.x): vial runs no one's command with root's
- * group by default. Checked once the whole command line is read. */
+ * group by default. Checked once the whole command line is read.
+ */
 static void target_check(struct launch *l, const char *what)
 {
 	if (!l->target_uid_set && !l->ntarget)

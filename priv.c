@@ -85,9 +85,11 @@ int priv_is_root(void)
 	return root_at_start;
 }
 
-/* The raw system call: musl's seteuid runs it on every thread of the
+/*
+ * The raw system call: musl's seteuid runs it on every thread of the
  * process under a fully blocked signal mask (three more system calls each
- * time); vial has one thread and flips its euid some 40 times a launch. */
+ * time); vial has one thread and flips its euid some 40 times a launch.
+ */
 static int set_euid(uid_t uid)
 {
 	return (int)syscall(SYS_setresuid, -1, uid, -1);
@@ -111,11 +113,13 @@ void priv_lower(void)
 	errno = e;
 }
 
-/* Raised, with the real uid 0 as well: the caller can no longer signal
+/*
+ * Raised, with the real uid 0 as well: the caller can no longer signal
  * vial (kill(2) matches the sender against the target's real and saved
  * uid). For the legacy loop attach only, where a SIGKILL between
  * LOOP_SET_FD and LOOP_SET_STATUS64 would leave a device bound without
- * autoclear. priv_unshield returns to the raised state. */
+ * autoclear. priv_unshield returns to the raised state.
+ */
 void priv_shield(void)
 {
 	if (setresuid(0, 0, 0))
@@ -142,13 +146,15 @@ int priv_in_group(gid_t gid)
 	return gid == user.gid || member(gid);
 }
 
-/* Ask the kernel, call by call: every uid and gid (real, effective, saved,
+/*
+ * Ask the kernel, call by call: every uid and gid (real, effective, saved,
  * file system) the caller's, the effective, permitted and inheritable sets
  * empty (ambient is a subset of permitted and inheritable: empty with
  * them), no capability left in the bounding set, no_new_privs set, not
  * dumpable; then
  * setuid(0) must fail. (Not /proc/self/status: its first read in the new
- * /proc costs more than all of these calls.) */
+ * /proc costs more than all of these calls.)
+ */
 static void prove_dropped(void)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -179,11 +185,13 @@ static void prove_dropped(void)
 		die("privilege drop did not take: setuid(0) succeeded");
 }
 
-/* Every capability out of the bounding set, while euid 0 still has
+/*
+ * Every capability out of the bounding set, while euid 0 still has
  * CAP_SETPCAP: the kernel answers EINVAL past its last capability.
  * (libcap-ng's CAPNG_CLEAR_BOUNDING does the same loop, but around it
  * parses /proc/PID/status three times through stdio: a tenth of a warm
- * launch. prove_dropped checks CapBnd either way.) */
+ * launch. prove_dropped checks CapBnd either way.)
+ */
 static void drop_bounding_set(void)
 {
 	int cap = 0;
@@ -194,7 +202,8 @@ static void drop_bounding_set(void)
 		die_errno("prctl(PR_CAPBSET_DROP, %d)", cap);
 }
 
-/* The permanent drop: the caller's groups, gids and uids (real, effective,
+/*
+ * The permanent drop: the caller's groups, gids and uids (real, effective,
  * saved), every capability set empty including bounding and ambient,
  * no_new_privs, not dumpable, and then proof that root cannot come back.
  * A `sealed` run first enters a user namespace that root makes (privop.c):
@@ -204,7 +213,8 @@ static void drop_bounding_set(void)
  * The id change set the dumpable flag to fs.suid_dumpable: at 1, the
  * caller could ptrace this process, or pidfd_getfd its fds, until it
  * execs (the --pid init and the outer vial never do). An exec sets the
- * flag anew for the command, from its own file. */
+ * flag anew for the command, from its own file.
+ */
 void priv_drop_forever(const struct image *sealed)
 {
 	int rc;
@@ -226,7 +236,8 @@ void priv_drop_forever(const struct image *sealed)
 	prove_dropped();
 }
 
-/* Target mode: root (the real caller) runs the command as another user
+/*
+ * Target mode: root (the real caller) runs the command as another user
  * and groups, as Singularity 2.x's SINGULARITY_TARGET_UID/GID and
  * Apptainer's --security uid:N,gid:N:M do. The recorded caller becomes
  * that user, and so do the process's ids, as if the user had called the
@@ -235,7 +246,8 @@ void priv_drop_forever(const struct image *sealed)
  * passwd entry (home, shell, the container's /etc/passwd line) is theirs,
  * and binds, home, working directory and image are opened with their
  * rights, so root's run hands the user nothing they could not open
- * themselves. The permanent drop then drops to them. */
+ * themselves. The permanent drop then drops to them.
+ */
 void priv_target(uid_t uid, gid_t gid, const gid_t *groups, int n)
 {
 	gid_t *g = xcalloc((size_t)n + 1, sizeof *g);	/* one more: priv_drop_forever's */

@@ -142,11 +142,13 @@ static int write_whole(int dir, const char *name, const char *s)
 	return rc;
 }
 
-/* The mapper, a child still root in the parent namespace: only such a
+/*
+ * The mapper, a child still root in the parent namespace: only such a
  * process may write another's maps (one that has just unshared may map
  * nothing but its own euid), and a map file opened before the unshare
  * would name the old namespace. All its ids are root's, so the caller can
- * neither signal nor trace it. */
+ * neither signal nor trace it.
+ */
 static _Noreturn void mapper(pid_t parent, int go, int done, const char *uids, const char *gids)
 {
 	char p[32], c;
@@ -161,12 +163,14 @@ static _Noreturn void mapper(pid_t parent, int go, int done, const char *uids, c
 	_exit(0);
 }
 
-/* Root (so root owns it, and the caller's other processes hold no
+/*
+ * Root (so root owns it, and the caller's other processes hold no
  * capability in it): a new user namespace mapping only the caller's ids;
  * 0 stays unmapped: nothing inside can ever be root. Called by the drop,
  * raised, after setgroups (the groups come along unmapped or not: they
  * still grant access), before the ids change. Nothing inside may make a
- * user namespace of its own either (the filter says so too). */
+ * user namespace of its own either (the filter says so too).
+ */
 void priv_userns(const char *image)
 {
 	static char uids[SEAL_MAP], gids[SEAL_MAP];
@@ -436,11 +440,13 @@ int priv_proc_open(int dir, const char *name, int flags)
 	return lowered(openat(dir, name, O_RDONLY | O_CLOEXEC | flags));
 }
 
-/* Root: the protected open of an image that protect.c's walk checked,
+/*
+ * Root: the protected open of an image that protect.c's walk checked,
  * read-only. With `group` (IMAGE_GROUP, root-squashed NFS, where root's
  * own open becomes nobody's) the caller's fsuid and `group` as fsgid:
  * raised only to be allowed to set fsgid; a nonzero fsuid clears
- * CAP_DAC_OVERRIDE and friends from the effective set. */
+ * CAP_DAC_OVERRIDE and friends from the effective set.
+ */
 int priv_open_image(int dir, const char *name, const struct group *group)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
@@ -519,13 +525,15 @@ int priv_loop_status(const struct loopdev *ld, const struct image *img)
 	return lowered(set_status(ld, img));
 }
 
-/* Kernels before 5.8 (no LOOP_CONFIGURE). Read-only follows from the two
+/*
+ * Kernels before 5.8 (no LOOP_CONFIGURE). Read-only follows from the two
  * O_RDONLY fds. From LOOP_SET_FD until LOOP_SET_STATUS64 has set
  * autoclear, death would leave the device bound for good: signals wait
  * until the pair is done (a Ctrl-C, Slurm's SIGTERM), and all three uids
  * are root's, so the caller cannot SIGKILL it half done. Other SIGKILLs
  * cannot be held off; old kernels offer no atomic call (util-linux has
- * the same gap). */
+ * the same gap).
+ */
 static int configure_legacy(const struct loopdev *ld, const struct image *img)
 {
 	sigset_t all, old;

@@ -28,8 +28,10 @@
 
 #include "vial.h"
 
-/* Why the last walk refused, for the admin: the authpriv line of a refused
- * open and `vial config`'s check say it; the caller sees a missing file. */
+/*
+ * Why the last walk refused, for the admin: the authpriv line of a refused
+ * open and `vial config`'s check say it; the caller sees a missing file.
+ */
 static char why[PATH_MAX + 192];
 
 __attribute__((format(printf, 1, 2))) static int refuse(const char *fmt, ...)
@@ -75,9 +77,11 @@ static void shown_add(char *shown, size_t n, const char *name)
 			 name);
 }
 
-/* One step down, never through a symlink, as root: the caller may lack
+/*
+ * One step down, never through a symlink, as root: the caller may lack
  * search permission on a root-only directory. O_PATH opens nothing, and
- * with O_NOFOLLOW a symlink is opened as itself, so it can be named. */
+ * with O_NOFOLLOW a symlink is opened as itself, so it can be named.
+ */
 static int step(int dir, const char *name, int want_dir, struct stat *st, const char *shown)
 {
 	struct statfs sf;
@@ -106,10 +110,12 @@ static int step(int dir, const char *name, int want_dir, struct stat *st, const 
 	return fd;
 }
 
-/* From `dir` down the directories of `path` (a/b/c, split in place),
+/*
+ * From `dir` down the directories of `path` (a/b/c, split in place),
  * each root-owned and not writable by group or other, and with mnt >= 0
  * each on that mount. `shown` is dir's path, and grows with the walk.
- * Takes `dir` over; returns the last one or -1. */
+ * Takes `dir` over; returns the last one or -1.
+ */
 static int descend(int dir, char *path, int mnt, char *shown, size_t n)
 {
 	char *p, *save = NULL;
@@ -134,8 +140,10 @@ static int descend(int dir, char *path, int mnt, char *shown, size_t n)
 	return dir;
 }
 
-/* Tidy an absolute path in place, lexically: no "//", no "." component,
- * no trailing "/". A ".." is refused rather than interpreted. */
+/*
+ * Tidy an absolute path in place, lexically: no "//", no "." component,
+ * no trailing "/". A ".." is refused rather than interpreted.
+ */
 static int canon(char *s)
 {
 	char *r = s, *w = s;
@@ -183,9 +191,11 @@ static int absolute(const char *path, char *buf, size_t n)
 	return joined(path, buf, n) || canon(buf);
 }
 
-/* `path` absolute and tidied up to its first ".." (*dotdot set where it
+/*
+ * `path` absolute and tidied up to its first ".." (*dotdot set where it
  * has one, and cut there): enough to tell whether it starts in a
- * protected directory, never to walk. */
+ * protected directory, never to walk.
+ */
 static int absolute_cut(const char *path, char *buf, size_t n, int *dotdot)
 {
 	char *c;
@@ -215,9 +225,11 @@ static void note(const char *path, const char *key, const char *text)
 	audit_note(path, key, text);
 }
 
-/* The protected directory `abs` lies in, and the rest of the path below
+/*
+ * The protected directory `abs` lies in, and the rest of the path below
  * it. The longest match wins: /p/licensed with a group is never reached
- * through an entry /p open to everyone. */
+ * through an entry /p open to everyone.
+ */
 static const struct protected_dir *pdir_for(const char *abs, const char **rel)
 {
 	const struct protected_dir *best = NULL;
@@ -254,11 +266,13 @@ static int group_allows(const char *group)
 	return priv_in_group(g->gr_gid) || !refuse("user not in group %s", group);
 }
 
-/* The image's own group: root:lic 0640 says members of lic may read it,
+/*
+ * The image's own group: root:lic 0640 says members of lic may read it,
  * so only they may run it (a member whose own open failed on a root-only
  * directory above it comes here too). Group root names no one in
  * particular, and the IMAGE_GROUP is for the NFS mode, whose members are
- * no users. */
+ * no users.
+ */
 static int file_group_allows(const struct stat *st, const char *shown)
 {
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
@@ -292,12 +306,14 @@ static int open_pdir(const char *pdir)
 	return descend(root, buf, -1, shown, sizeof shown);
 }
 
-/* A directory vial mounts on or writes in as root (STAGE_DIR, LINGER_DIR),
+/*
+ * A directory vial mounts on or writes in as root (STAGE_DIR, LINGER_DIR),
  * walked from / as a protected one is: every directory above it root's and
  * writable by root alone, so no one can swap a component for a symlink
  * while root works there; the directory itself root's, and when
  * `writable` it may be writable by others (/tmp: the stage covers it).
- * Returns an O_PATH fd, or -1 (protect_why() says why). */
+ * Returns an O_PATH fd, or -1 (protect_why() says why).
+ */
 int protect_dir_open(const char *path, int writable)
 {
 	char buf[PATH_MAX], *last;
@@ -323,11 +339,13 @@ int protect_dir_open(const char *path, int writable)
 	return fd;
 }
 
-/* The directory `path`, made 0755 if missing, with any missing one above
+/*
+ * The directory `path`, made 0755 if missing, with any missing one above
  * it; each checked as protect_dir_open checks it (root's all the way,
  * writable by root alone) before root makes anything in it: a user who
  * could swap a component for a symlink would steer root's mkdirat.
- * Returns an O_PATH fd, or -1. */
+ * Returns an O_PATH fd, or -1.
+ */
 static int dir_make(const char *path)
 {
 	char parent[PATH_MAX], *name;
@@ -347,10 +365,12 @@ static int dir_make(const char *path)
 	return rc ? -1 : protect_dir_open(path, 0);
 }
 
-/* A directory where vial keeps state as root (LINGER_DIR, INSTANCE_DIR:
+/*
+ * A directory where vial keeps state as root (LINGER_DIR, INSTANCE_DIR:
  * config option `what`), made root's with `mode` if missing, below
  * directories only root can write (dir_make makes those that are missing).
- * One line and exit 255 if it cannot be root's alone. Returns an O_PATH fd. */
+ * One line and exit 255 if it cannot be root's alone. Returns an O_PATH fd.
+ */
 int protect_dir_make(const char *path, const char *what, mode_t mode)
 {
 	char parent[PATH_MAX], *name;
@@ -375,9 +395,11 @@ int protect_dir_make(const char *path, const char *what, mode_t mode)
 	return fd;
 }
 
-/* The open itself: root's, or on root-squashed NFS the caller's with the
+/*
+ * The open itself: root's, or on root-squashed NFS the caller's with the
  * image group as fsgid (the server squashes root, not that group). The
- * result must be the very file the walk checked. */
+ * result must be the very file the walk checked.
+ */
 static int final_open(int dir, const char *name, const struct stat *want, const char *shown)
 {
 	struct group *g = policy.image_group ? getgrnam(policy.image_group) : NULL;
@@ -452,13 +474,15 @@ int protect_sealed_path(const char *path)
 	       pd->kind == SEALED;
 }
 
-/* After the caller's own open of `path` failed with EACCES: the protected
+/*
+ * After the caller's own open of `path` failed with EACCES: the protected
  * directory it was opened through, with *fd. Else NULL, and errno says
  * what the caller is told: EACCES where the path lies in no protected
  * directory (there is no fallback, their own error stands), ENOENT where
  * the fallback refused. Each refusal goes to authpriv with its reason,
  * for the admin; the caller cannot tell it from a missing file, so the
- * fallback cannot be used to learn which root-only files exist. */
+ * fallback cannot be used to learn which root-only files exist.
+ */
 const struct protected_dir *protect_open(const char *path, int *fd)
 {
 	const struct protected_dir *pd;
@@ -487,10 +511,12 @@ const struct protected_dir *protect_open(const char *path, int *fd)
 	return NULL;
 }
 
-/* The caller's own open of `path` worked: an image in a protected
+/*
+ * The caller's own open of `path` worked: an image in a protected
  * directory that its caller can read runs as an ordinary image, without
  * a seal or an audit line. Say so to them (it tells them nothing: they
- * can read it) and to the admin, who meant it to be protected. */
+ * can read it) and to the admin, who meant it to be protected.
+ */
 void protect_readable(const char *path, const struct stat *st)
 {
 	const char *rel;

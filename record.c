@@ -235,10 +235,12 @@ int record_read(int dir, const char *name, struct state *s)
 	return n < 0 || record_parse(buf, (size_t)n, s) ? -1 : 1;
 }
 
-/* INSTANCE_DIR/UID, made if missing, opened for reading and locked:
+/*
+ * INSTANCE_DIR/UID, made if missing, opened for reading and locked:
  * every reader and writer of the caller's records holds the lock. Found
  * once: instance start's vial shares its mount namespace with the init,
- * whose pivot_root moves its root into the container. */
+ * whose pivot_root moves its root into the container.
+ */
 static int records_dir = -1;	/* O_PATH */
 
 int records_fd(void)
@@ -487,11 +489,13 @@ static int sig_parse(const char *s)
 	die("instance stop: --signal %s: not a signal (TERM, SIGKILL, 9, ...)", s);
 }
 
-/* As the caller, through the checked /proc/PID descriptor: never a later
+/*
+ * As the caller, through the checked /proc/PID descriptor: never a later
  * holder of the pid. Before Linux 5.1 (ENOSYS) kill(2), just after
  * checking the process is still there: the pid could then be reused in
  * between only by another process of the caller's (their signal to
- * send; vial adds no right). */
+ * send; vial adds no right).
+ */
 static int sig_send(const struct state *s, int sig)
 {
 	if (syscall(SYS_pidfd_send_signal, s->proc, sig, NULL, 0) == 0)

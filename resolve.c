@@ -21,12 +21,14 @@ static dev_t root_dev;		/* the overlay: where mount points may be made */
 static dev_t own_dev[8];	/* vial's own tmpfs mounts (/tmp with --contain): also */
 static size_t n_own;
 
-/* The binds vial made from the caller's own host directories (home, the
+/*
+ * The binds vial made from the caller's own host directories (home, the
  * working directory, -B, -W's): a mount point missing below one is made
  * in that host directory, as the caller, as Apptainer does (cwltool binds
  * staged files into its --home). Known by the bind's own mount id, not by
  * device: a mount below it on the host, or another bind of the same file
- * system, is not the caller's choice of place. */
+ * system, is not the caller's choice of place.
+ */
 static struct caller_bind { int id; char *host, *at; } *caller;
 static size_t ncaller, caller_max;
 static mode_t caller_umask;
@@ -84,12 +86,14 @@ static int make_node(int dir, const char *name, int isdir, mode_t mode, int root
 	return fd < 0 ? -1 : close(fd);
 }
 
-/* Make the missing mount point `name` in `dir`: in the overlay or in a
+/*
+ * Make the missing mount point `name` in `dir`: in the overlay or in a
  * tmpfs vial mounted, with privilege (vial's own file systems); in one of
  * the caller's binds (`host`: for a bind the caller asked for), with the
  * caller's own rights and umask, never raised, and it stays on the host
  * as with Apptainer; nowhere else (the host's, a site bind, a mount below
- * a bind): ENOENT, as the lookup said. */
+ * a bind): ENOENT, as the lookup said.
+ */
 static int make_mount_point(int dir, const char *name, int isdir, int host)
 {
 	const struct caller_bind *c;
@@ -138,12 +142,14 @@ static int rewalk(int root, const char *done)
 	return dir;
 }
 
-/* Resolve the parent of `path` inside `root` as RESOLVE_IN_ROOT does, on
+/*
+ * Resolve the parent of `path` inside `root` as RESOLVE_IN_ROOT does, on
  * every kernel: each step O_NOFOLLOW, a symlink's target walked again from
  * the root when absolute, ".." never above the root; missing directories
  * made where make_mount_point may (in the caller's binds when `host`).
  * Lookups are the caller's (fsuid = user). Returns the parent's O_PATH
- * fd; the last component goes in `name`. */
+ * fd; the last component goes in `name`.
+ */
 int resolve(int root, const char *path, char *name, int host)
 {
 	static char todo[PATH_MAX], done[PATH_MAX], link[PATH_MAX], tmp[2 * PATH_MAX];

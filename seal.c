@@ -57,10 +57,12 @@ _Noreturn void seal_refused(const char *image, int err)
 	    "raise it, sysctl user.max_user_namespaces=N)", image, strerror(err));
 }
 
-/* What must hold on the host before a sealed run starts. At
+/*
+ * What must hold on the host before a sealed run starts. At
  * fs.suid_dumpable 1 every id change makes a process dumpable: a
  * sibling's /proc/PID/mem, or a core file, would give an execute-only
- * program away. */
+ * program away.
+ */
 void seal_host_check(const char *image)
 {
 	if (seal_sysctl("/proc/sys/fs/suid_dumpable") == 1)
@@ -120,10 +122,12 @@ static void seal_fd(int fd, const void *arg)
 		die_errno("close fd %d", fd);
 }
 
-/* The caller's descriptors, by allow-list: a file with a path, a pipe, a
+/*
+ * The caller's descriptors, by allow-list: a file with a path, a pipe, a
  * terminal or /dev/null, a socket that is not a unix one. Anything else
  * is closed at 3 and above, and refused at 0-2 (the command would read
- * or write there). vial's own fds (close-on-exec) are not the caller's. */
+ * or write there). vial's own fds (close-on-exec) are not the caller's.
+ */
 void seal_fds(void)
 {
 	fd_each(seal_fd, NULL);
@@ -161,10 +165,12 @@ int seal_landlock_abi(void)
 	return abi > 0 ? (int)abi : 0;
 }
 
-/* Read and execute only beneath the container's /: a magic link to a
+/*
+ * Read and execute only beneath the container's /: a magic link to a
  * host file resolves outside it and is refused, and so is execveat of an
  * inherited fd. Needs no privilege (no_new_privs is set). Without
- * Landlock (Linux before 5.13, or off) README says what stays open. */
+ * Landlock (Linux before 5.13, or off) README says what stays open.
+ */
 void seal_landlock(void)
 {
 	const __u64 fs = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE |
@@ -187,10 +193,12 @@ void seal_landlock(void)
 	close(rs);
 }
 
-/* The registered binfmt_misc handlers whose flags hold O, C or F (each
+/*
+ * The registered binfmt_misc handlers whose flags hold O, C or F (each
  * opens the program it runs, and may hand the fd to code of anyone's),
  * as "name (flags) ..." in `buf`: how many, or -1 where binfmt_misc is
- * not mounted. */
+ * not mounted.
+ */
 int seal_binfmt_risky(char *buf, size_t n)
 {
 	_Alignas(struct dirent) char ents[4096];
@@ -245,9 +253,11 @@ static void print_binfmt(void)
 		       "programs (README)\n", buf);
 }
 
-/* What this kernel offers sealed runs, and what each means for the
+/*
+ * What this kernel offers sealed runs, and what each means for the
  * promise (README, "What protection covers"). Returns how many of them
- * keep sealed runs from running at all. */
+ * keep sealed runs from running at all.
+ */
 int seal_print_config(void)
 {
 	long users = seal_sysctl("/proc/sys/user/max_user_namespaces");
