@@ -361,6 +361,11 @@ static void check_env(const struct launch *l, char **env)
 			later |= !strncmp(l->setenv[j], l->setenv[i], n + 1);
 		if (later)
 			continue;
+		/* --env PREPEND_PATH=, APPEND_PATH= extend PATH, as Apptainer's
+		 * do: no variable of that name is set */
+		if ((n == 12 && !strncmp(l->setenv[i], "PREPEND_PATH", n)) ||
+		    (n == 11 && !strncmp(l->setenv[i], "APPEND_PATH", n)))
+			continue;
 		/* --env X=Y is the last word on X; with --nv/--rocm the driver's
 		 * libraries come after the caller's LD_LIBRARY_PATH */
 		if ((l->nv || l->rocm) && n == 15 && !strncmp(l->setenv[i], "LD_LIBRARY_PATH", n)) {

@@ -55,6 +55,12 @@ done
 run as $TU env SINGULARITYENV_PREPEND_PATH=/foo "$VIAL" exec --env PATH=/usr/bin:/bin "$SING" \
 	sh -c 'echo "$PATH"'
 is "$OUT" "/usr/bin:/bin" "--env PATH= wins as well"
+run as $TU "$VIAL" exec "$SING" sh -c 'echo "$PATH"'
+base=$OUT
+run as $TU "$VIAL" exec --env PREPEND_PATH=/foo --env APPEND_PATH=/bar "$SING" \
+	sh -c 'echo "$PATH"; echo "${PREPEND_PATH-unset} ${APPEND_PATH-unset}"'
+is "$OUT" "/foo:$base:/bar
+unset unset" "--env PREPEND_PATH=, APPEND_PATH= extend PATH, as Apptainer's --env does"
 clean "PATH"
 
 # --- the caller's SINGULARITY_* and APPTAINER_* stay outside
