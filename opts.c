@@ -227,12 +227,13 @@ static void env_line(struct launch *l, const char *file, char *s)
 	add_env(&l->fileenv, &l->nfileenv, "--env-file", xstrdup(s));
 }
 
-/* Read with the caller's own rights: vial's euid is theirs here. */
+/* Read with the caller's own rights: vial's euid is theirs here. The
+ * line buffer is static: a bad line dies with it still reachable. */
 static void opt_env_file(struct launch *l, const struct opt *o, char *arg)
 {
 	FILE *f = fopen(arg, "re");
-	char *line = NULL;
-	size_t cap = 0;
+	static char *line;
+	static size_t cap;
 
 	(void)o;
 	if (!f)
@@ -243,7 +244,6 @@ static void opt_env_file(struct launch *l, const struct opt *o, char *arg)
 	if (errno || ferror(f))
 		die_errno("--env-file %s", arg);
 	fclose(f);
-	free(line);
 }
 
 static void opt_no_mount(struct launch *l, const struct opt *o, char *arg)

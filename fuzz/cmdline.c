@@ -418,8 +418,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	l.envp = envp;
 	verbose = 0;
 	fuzz_arm();
-	if (setjmp(fuzz_jmp))
+	if (setjmp(fuzz_jmp)) {
+		fuzz_fds_reset();	/* a die() skips closes: vial exits there */
 		goto done;	/* refused, with a checked message */
+	}
 	cli_parse(argc, argv, &l);
 	if (!l.verb || l.help ||
 	    (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell")))
