@@ -44,39 +44,8 @@ LIC=$V/open/lic.sqfs
 mkimg licensed "$LIC"
 cpimg() { cp "$LIC" "$1" && chown "${3:-root:root}" "$1" && chmod "${2:-600}" "$1"; }
 
-# --- the audit listener and a private /dev/log (as in t/50) --------------
-mkdir "$T/log"
-/usr/bin/python3 "$TOP/t/syslog-listen.py" "$T/log.sock" "$T/log" 9>&- &
-LPID=$!
-for i in $(seq 50); do [ -e "$T/log/ready" ] && break; sleep 0.1; done
-logsync() {
-	local m=vialtest-sync.$RANDOM$RANDOM i f
-	logger -u "$T/log.sock" -d -- "$m" || return 1
-	for i in $(seq 100); do
-		f=$(grep -l -- "$m" "$T/log"/[0-9]* 2>/dev/null) && { rm -f $f; return 0; }
-		sleep 0.05
-	done
-	diag "the audit listener did not answer"
-}
-records() { logsync; ls "$T/log" | grep -c '^[0-9]'; }
-last_record() { cat "$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)"; }
-# nsrun CMD...: CMD (as root) with /dev/log the listener ($NS_LOG=none: no /dev/log)
-nsrun() {
-	local d rc
-	d=$(mktemp -d "$T/ns.XXXXXX") && mkdir "$d/u" "$d/w" || return 99
-	case ${NS_LOG:-listener} in
-	listener) ln -s "$T/log.sock" "$d/u/log" ;;
-	none) mknod "$d/u/log" c 0 0 ;;		# an overlay whiteout: no /dev/log
-	esac
-	(cd "$T" && unshare -m -- sh -c '
-		d=$1; shift
-		mount -t overlay vialdev -o "lowerdir=/dev,upperdir=$d/u,workdir=$d/w" /dev ||
-			exit 99
-		exec "$@"' nsrun "$d" "$@" 9>&-)
-	rc=$?
-	rm -rf "$d"
-	return $rc
-}
+# --- the audit listener and a private /dev/log (lib.sh's nsrun) -----------
+log_listen
 pv() { local u=$1; shift; run nsrun setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
 NOENT() { echo "vial: cannot open image $1: No such file or directory"; }
 RE_HEAD='^<84>[A-Z][a-z]{2} [ 1-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} vial\[[0-9]+\]: '

@@ -429,17 +429,11 @@ flock /tmp/vial-build.lock make -C "$TOP" -s CONFIG="$T/unsealed.h" OUT="$T/vial
 	OBJDIR="$T/obj" >"$T/build.log" 2>&1 || diag "site build failed:" "$(cat "$T/build.log")"
 install -o root -g root -m 4755 "$T/vial-unsealed" "$T/bin/vial-unsealed"
 cp "$INST" "$V/lic.sqfs" && chmod 600 "$V/lic.sqfs"
-mkdir "$T/log"
-/usr/bin/python3 "$TOP/t/syslog-listen.py" "$T/log.sock" "$T/log" 9>&- &
-LPID=$!
-for i in $(seq 50); do [ -e "$T/log/ready" ] && break; sleep 0.1; done
+log_listen
 # withlog USER ARGS...: the unsealed build as USER, /dev/log the listener
 withlog() {
-	local u=$1 d; shift
-	d=$(mktemp -d "$T/ns.XXXXXX") && mkdir "$d/u" "$d/w" && ln -s "$T/log.sock" "$d/u/log"
-	run unshare -m -- sh -c 'mount -t overlay vialdev -o "lowerdir=/dev,upperdir=$1/u,workdir=$1/w" \
-		/dev && cd "$2" && shift 2 && exec "$@"' sh "$d" "$T" \
-		setpriv --reuid=$u --regid=$u --init-groups -- timeout 30 "$T/bin/vial-unsealed" "$@"
+	local u=$1; shift
+	run nsrun setpriv --reuid=$u --regid=$u --init-groups -- timeout 30 "$T/bin/vial-unsealed" "$@"
 }
 audit() {
 	local f

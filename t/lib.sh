@@ -73,6 +73,55 @@ run() {
 # vial ARGS...: run the setuid vial as the test user
 vial() { run as $TU "$VIAL" "$@"; }
 
+# --- the audit listener: a private stand-in for the syslog daemon ----------
+# log_listen: each datagram sent to $T/log.sock is stored as $T/log/N; the
+# listener's pid is LPID (the test's cleanup kills it).
+log_listen() {
+	local i
+	mkdir "$T/log" || return 1
+	/usr/bin/python3 "$TOP/t/syslog-listen.py" "$T/log.sock" "$T/log" 9>&- &
+	LPID=$!
+	for i in $(seq 50); do [ -e "$T/log/ready" ] && break; sleep 0.1; done
+}
+# logsync: wait until every datagram sent so far is stored (FIFO socket).
+logsync() {
+	local m=vialtest-sync.$RANDOM$RANDOM i f
+	logger -u "$T/log.sock" -d -- "$m" || return 1
+	for i in $(seq 100); do
+		f=$(grep -l -- "$m" "$T/log"/[0-9]* 2>/dev/null) && { rm -f $f; return 0; }
+		sleep 0.05
+	done
+	diag "the audit listener did not answer"
+}
+records() { logsync; ls "$T/log" | grep -c '^[0-9]'; }
+last_record() { cat "$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)"; }
+
+# nsrun CMD...: run CMD (as root; start it with setpriv) in a private mount
+# namespace whose /dev/log is the listener ($NS_LOG=listener, default),
+# absent (none) or $T/dead.sock (dead). $NS_SETUP and $NS_DOWN run as root
+# in that namespace before and after CMD; $NS_CWD is the working directory.
+nsrun() {
+	local d rc
+	d=$(mktemp -d "$T/ns.XXXXXX") && mkdir "$d/u" "$d/w" || return 99
+	case ${NS_LOG:-listener} in
+	listener) ln -s "$T/log.sock" "$d/u/log" ;;
+	dead) ln -s "$T/dead.sock" "$d/u/log" ;;
+	none) mknod "$d/u/log" c 0 0 ;;		# an overlay whiteout: no /dev/log
+	esac
+	(cd "${NS_CWD:-$T}" && unshare -m -- sh -c '
+		d=$1 setup=$2 down=$3; shift 3
+		mount -t overlay vialdev -o "lowerdir=/dev,upperdir=$d/u,workdir=$d/w" /dev ||
+			exit 99
+		eval "$setup" >>"$d/log" 2>&1 || exit 98
+		"$@"; rc=$?
+		eval "$down" >>"$d/log" 2>&1
+		exit $rc' nsrun "$d" "${NS_SETUP:-:}" "${NS_DOWN:-:}" "$@" 9>&-)
+	rc=$?
+	[ $rc -ge 98 ] && [ $rc -le 99 ] && diag "nsrun: namespace setup failed:" "$(cat "$d/log")"
+	rm -rf "$d"
+	return $rc
+}
+
 snapshot() {
 	awk '{print $5, $9, $10}' /proc/self/mountinfo | sort
 	for f in /sys/block/loop*/loop/backing_file; do [ -r "$f" ] && echo "loop $(cat "$f")"; done
