@@ -206,20 +206,24 @@ static const char *expect(const char *s, const char *end, const char *lit)
 	return s + n;
 }
 
-static void check_audit(const char *image, char **argv, const char *cwd)
+/*
+ * What both authpriv lines begin with: one line of `quotes` quotes, no
+ * terminal codes, priority `pri`, then user="..." uid=N image="image".
+ * Returns the quote that closes the image.
+ */
+static const char *check_head(int quotes, const char *pri, const char *image)
 {
-	const char *s = sent, *end = sent + nsent, *q, *a;
-	char abs[PATH_MAX], uid[32];
-	int quotes = 0, i;
+	const char *s = sent, *end = sent + nsent, *q;
+	char uid[32];
 
 	FUZZ_ASSERT(nsent > 0 && nsent < 2048);
 	for (size_t k = 0; k < nsent; k++) {
 		unsigned char c = (unsigned char)sent[k];
-		FUZZ_ASSERT(c >= 0x20 && c != 0x7f);	/* one line, no terminal codes */
-		quotes += c == '"';
+		FUZZ_ASSERT(c >= 0x20 && c != 0x7f);
+		quotes -= c == '"';
 	}
-	FUZZ_ASSERT(quotes == 8);
-	s = expect(s, end, "<85>");
+	FUZZ_ASSERT(quotes == 0);
+	s = expect(s, end, pri);
 	s = quote(s, end) + 1;
 	FUZZ_ASSERT(!memcmp(s - 6, "user=\"", 6));
 	q = quote(s, end);
@@ -227,7 +231,17 @@ static void check_audit(const char *image, char **argv, const char *cwd)
 	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)user.uid);
 	s = expect(q, end, uid);
 	q = quote(s, end);
-	field_is(s, q, absolute(image, abs, sizeof abs) ? image : abs, 640, 1);
+	field_is(s, q, image, 640, 1);
+	return q;
+}
+
+static void check_audit(const char *image, char **argv, const char *cwd)
+{
+	const char *s, *end = sent + nsent, *q, *a;
+	char abs[PATH_MAX];
+	int i;
+
+	q = check_head(8, "<85>", absolute(image, abs, sizeof abs) ? image : abs);
 	s = expect(q, end, "\" command=\"");
 	q = quote(s, end);
 	/* arguments: escaped (spaces too), separated by raw spaces */
@@ -256,28 +270,12 @@ static void check_audit(const char *image, char **argv, const char *cwd)
 /* The admin's line: user, image (as note() shows it) and reason, each whole or cut. */
 static void check_note(const char *image, const char *text)
 {
-	const char *s = sent, *end = sent + nsent, *q, *want = image;
-	char abs[PATH_MAX], uid[32];
-	int quotes = 0;
+	const char *s, *end = sent + nsent, *q, *want = image;
+	char abs[PATH_MAX];
 
 	if (!absolute(image, abs, sizeof abs) || !joined(image, abs, sizeof abs))
 		want = abs;
-	FUZZ_ASSERT(nsent > 0 && nsent < 2048);
-	for (size_t k = 0; k < nsent; k++) {
-		unsigned char c = (unsigned char)sent[k];
-		FUZZ_ASSERT(c >= 0x20 && c != 0x7f);
-		quotes += c == '"';
-	}
-	FUZZ_ASSERT(quotes == 6);
-	s = expect(s, end, "<84>");
-	s = quote(s, end) + 1;
-	FUZZ_ASSERT(!memcmp(s - 6, "user=\"", 6));
-	q = quote(s, end);
-	field_is(s, q, user.name, 128, 1);
-	snprintf(uid, sizeof uid, "\" uid=%u image=\"", (unsigned)user.uid);
-	s = expect(q, end, uid);
-	q = quote(s, end);
-	field_is(s, q, want, 640, 1);
+	q = check_head(6, "<84>", want);
 	s = expect(q, end, "\" refused=\"");
 	q = quote(s, end);
 	field_is(s, q, text, 640, 1);
