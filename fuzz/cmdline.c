@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define FUZZ_VIAL_DIE		/* msg.c's die(), its _exit() caught below */
+#define FUZZ_VIAL_MSG		/* msg.c included below */
 #include "harness.h"
 
 /* main.c, msg.c, cli.c, opts.c and env.c as they are, with their exits,

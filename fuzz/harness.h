@@ -87,7 +87,7 @@ static FUZZ_UNUSED __attribute__((noreturn)) void fuzz_died(int err)
 	longjmp(fuzz_jmp, 1);
 }
 
-#ifndef FUZZ_VIAL_DIE	/* else the harness includes msg.c's own die() */
+#ifndef FUZZ_VIAL_DIE	/* else msg.c's die(), or the harness's own */
 void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -108,7 +108,9 @@ void die_errno(const char *fmt, ...)
 	va_end(ap);
 	fuzz_died(e);
 }
+#endif
 
+#ifndef FUZZ_VIAL_MSG	/* else the harness includes msg.c */
 int verbose = 1;		/* format every debug() message, and check it */
 
 void debug(const char *fmt, ...)

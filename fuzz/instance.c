@@ -26,8 +26,6 @@
 #include "../instance.c"
 #include "../record.c"
 
-int verbose = 1;
-
 void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -41,17 +39,6 @@ void die(const char *fmt, ...)
 }
 
 void die_errno(const char *fmt, ...) { (void)fmt; abort(); }
-
-void debug(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	fuzz_check_line(buf);
-}
 
 const struct policy policy = { .instance_dir = "/nonexistent" };
 int quiet;
