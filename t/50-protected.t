@@ -257,7 +257,7 @@ while True:
     i += 1
 ' "$T/mine.sqfs" "$V/secret.sqfs" 9>&-) &
 FLIP=$!
-n0=$(records) mine=0 refusals=0 other=0
+n0=$(log_count) mine=0 refusals=0 other=0
 for i in $(seq 200); do
 	pv $TU exec "$T/race/l" cat /etc/os-release
 	case "$RC|$OUT|$ERR" in
@@ -270,15 +270,15 @@ kill $FLIP; wait $FLIP 2>/dev/null; FLIP=
 is "$other" 0 "200 launches racing a symlink flip never run the root-only image"
 check "the flip was seen from both sides (mine $mine, refused $refusals)" \
 	[ "$mine" -gt 0 -a "$refusals" -gt 0 ]
-is "$(($(records) - n0))" 0 "and no launch of the race went through the fallback"
+is "$(($(log_count) - n0))" 0 "and no launch of the race went through the fallback"
 clean "swap race"
 
 # --- audit -----------------------------------------------------------------
 
 RE_HEAD='^<85>[A-Z][a-z]{2} [ 1-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} vial\[[0-9]+\]: '
-n0=$(records)
+n0=$(log_count)
 pv $TU exec "$LIC" cat /etc/os-release
-n1=$(records)
+n1=$(log_count)
 is "$((n1 - n0))" 1 "a protected run sends exactly one audit record"
 rec=$(last_record)
 like "$rec" "${RE_HEAD}user=\"$TU\" uid=$UID1 image=\"$LIC\" command=\"cat /etc/os-release\" cwd=\"$T\"\$" \
@@ -287,7 +287,7 @@ f=$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)
 is "$(tr -dc '\n' < "$f" | wc -c)" 0 "it is a single line"
 
 pv $TU exec "$IMG" true
-is "$RC|$(($(records) - n1))" "0|0" "an ordinary image runs and logs nothing"
+is "$RC|$(($(log_count) - n1))" "0|0" "an ordinary image runs and logs nothing"
 NS_LOG=none pv $TU exec "$IMG" true
 is "$RC" 0 "an ordinary image runs without /dev/log"
 
@@ -295,9 +295,9 @@ W=$PDT/$'we%sird\nname%n.sqfs'
 cp -p "$LIC" "$W"
 CW=$T/$'cw%d\nx'
 mkdir "$CW" && chown $TU "$CW"
-n0=$(records)
+n0=$(log_count)
 NS_CWD=$CW pv $TU exec "$W" sh -c 'exit 0' $'a%n\nb' "c d"
-is "$RC|$ERR|$(($(records) - n0))" "0||1" "an image, command and cwd with newlines and % run, with one record"
+is "$RC|$ERR|$(($(log_count) - n0))" "0||1" "an image, command and cwd with newlines and % run, with one record"
 rec=$(last_record)
 is "${rec#*]: }" "user=\"$TU\" uid=$UID1 image=\"$PDT/we%sird\\012name%n.sqfs\" command=\"sh -c exit\\0400 a%n\\012b c\\040d\" cwd=\"$T/cw%d\\012x\"" \
 	"newlines are escaped, % is kept as text, arguments stay apart"
@@ -305,9 +305,9 @@ f=$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)
 is "$(LC_ALL=C tr -d '\040-\176' < "$f" | wc -c)" 0 "the record holds printable ASCII only"
 U8=$PDT/$'caf\303\251\377.sqfs'
 cp -p "$LIC" "$U8"
-n0=$(records)
+n0=$(log_count)
 pv $TU exec "$U8" sh -c 'exit 0' $'na\303\257ve'
-is "$RC|$(($(records) - n0))" "0|1" "an image and command with bytes >= 0x80 run, with one record"
+is "$RC|$(($(log_count) - n0))" "0|1" "an image and command with bytes >= 0x80 run, with one record"
 f=$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)
 is "$(LC_ALL=C tr -d '\040-\176' < "$f" | wc -c)" 0 "that record holds printable ASCII only"
 like "$(cat "$f")" 'image="[^"]*/caf\\303\\251\\377\.sqfs" command="sh -c exit\\0400 na\\303\\257ve"' \
@@ -327,14 +327,14 @@ like "$rec" "${RE_HEAD}user=\"$TU\" uid=$UID1 image=\"$LIC\" command=\"sh -c exi
 	"and the record stays one whole line, the command cut and marked ..."
 check "and shorter than 2048 bytes (${#rec})" [ "${#rec}" -lt 2048 ]
 
-n0=$(records)
+n0=$(log_count)
 NS_LOG=none pv $TU exec "$LIC" echo ran
 is "$RC|$OUT" "255|" "without /dev/log a protected image does not run"
 like "$ERR" "^vial: $LIC: cannot write the audit log" "and vial says why"
 NS_LOG=dead pv $TU exec "$LIC" echo ran
 is "$RC|$OUT" "255|" "with nobody reading /dev/log a protected image does not run"
 like "$ERR" "cannot write the audit log.*Connection refused" "and vial says why"
-is "$(($(records) - n0))" 0 "(and nothing reached the listener)"
+is "$(($(log_count) - n0))" 0 "(and nothing reached the listener)"
 clean "audit"
 
 # --- a site build: groups, nested directories, root-squashed NFS ----------
@@ -389,12 +389,12 @@ like "$RC $ERR" "^1 .*Permission denied" "the squashing server refuses root's ow
 run nsrun setpriv --reuid=$TU --regid=$TU --init-groups -- sh -c 'cat -- "$1" >/dev/null' sh "$V/nfs/sq.sqfs"
 like "$RC $ERR" "^1 .*Permission denied" "and the user's"
 : > "$FL"
-n0=$(records)
+n0=$(log_count)
 pv $TU exec "$V/nfs/sq.sqfs" cat /etc/os-release
 is "$RC|$OUT|$ERR" '0|NAME="licensed"|' "vial runs it through the image group"
 is "$(grep -c ' ok$' "$FL")|$(grep ' ok$' "$FL")" "1|open /sq.sqfs uid=$UID1 gid=$IGID ok" \
 	"the server saw one open, with the caller's uid and the image group: no root credential"
-is "$(($(records) - n0))" 1 "and the run was audited"
+is "$(($(log_count) - n0))" 1 "and the run was audited"
 refused "a root:root 0600 image there is refused like a missing file (root's open is squashed)" \
 	"$V/nfs/rootonly.sqfs"
 like "$(cat "$FL")" "open /rootonly.sqfs uid=0 gid=$GID1 refused" "(the server refused vial's root open)"

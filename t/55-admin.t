@@ -54,12 +54,12 @@ RE_HEAD='^<84>[A-Z][a-z]{2} [ 1-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} vial\[[0-9]+\
 # authpriv.warning line naming user, image and reason.
 told() {
 	local n0 rec
-	n0=$(records)
+	n0=$(log_count)
 	pv "$2" "$VB" exec "$3" cat /etc/os-release
 	is "$RC|$OUT|$ERR" "255||$(NOENT "$3")" "$1: the user sees a missing file"
 	rec=$(last_record)
 	f=$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)
-	is "$(($(records) - n0))|$(tr -dc '\n' < "$f" | wc -c)" "1|0" \
+	is "$(($(log_count) - n0))|$(tr -dc '\n' < "$f" | wc -c)" "1|0" \
 		"$1: one line to authpriv"
 	like "$rec" "${RE_HEAD}user=\"$2\" uid=$(id -u "$2") image=\"$3\" refused=\"$4\"\$" \
 		"$1: it says why"
@@ -101,9 +101,9 @@ told "a FIFO" $TU "$V/open/fifo.sqfs" "$V/open/fifo.sqfs is not a regular file"
 cpimg "$V/open/lic640.sqfs" 640 "root:$TG"
 told "a root:$TG 0640 image and a user outside $TG" $TU2 "$V/open/lic640.sqfs" \
 	"user not in group $TG, which may read $V/open/lic640.sqfs"
-n0=$(records)
+n0=$(log_count)
 pv $TU "$VB" exec "$V/open/none.sqfs" true
-is "$RC|$ERR|$(($(records) - n0))" "255|$(NOENT "$V/open/none.sqfs")|0" \
+is "$RC|$ERR|$(($(log_count) - n0))" "255|$(NOENT "$V/open/none.sqfs")|0" \
 	"a missing image in a searchable protected directory: the user's own ENOENT, no line"
 pv $TU "$VB" exec "$LIC" cat /etc/os-release
 is "$RC|$OUT" '0|NAME="licensed"' "(with all this, the good image still runs)"
@@ -116,7 +116,7 @@ clean "no syslog"
 
 # --- EACCES outside the protected directories --------------------------------
 mkimg secret "$T/secret.sqfs"
-n0=$(records)
+n0=$(log_count)
 pv $TU "$VB" exec "$T/secret.sqfs" true
 is "$RC|$ERR" "255|vial: cannot open image $T/secret.sqfs: Permission denied" \
 	"a root-only image outside the protected directories: Permission denied"
@@ -125,22 +125,22 @@ pv $TU "$VB" exec "/home/$TU2/vialt-colleague.sqfs" true
 rm -f "/home/$TU2/vialt-colleague.sqfs"
 is "$RC|$ERR" "255|vial: cannot open image /home/$TU2/vialt-colleague.sqfs: Permission denied" \
 	"a colleague's 0600 image in their home: Permission denied"
-is "$(($(records) - n0))" 0 "and nothing is logged for either"
+is "$(($(log_count) - n0))" 0 "and nothing is logged for either"
 clean "EACCES outside"
 
 # --- a readable image in a protected directory -------------------------------
 cpimg "$V/open/open.sqfs" 644
-n0=$(records)
+n0=$(log_count)
 pv $TU "$VB" exec "$V/open/open.sqfs" cat /etc/os-release
 is "$RC|$OUT|$ERR" "0|NAME=\"licensed\"|vial: warning: $V/open/open.sqfs is readable by you, so it runs unprotected (as an ordinary image, unaudited)" \
 	"a readable image in a protected directory runs, with one warning line"
 rec=$(last_record)
-is "$(($(records) - n0))" 1 "and one line for the admin (no audit line: it ran unprotected)"
+is "$(($(log_count) - n0))" 1 "and one line for the admin (no audit line: it ran unprotected)"
 like "$rec" "${RE_HEAD}user=\"$TU\" uid=$UID1 image=\"$V/open/open.sqfs\" unprotected=\"readable by the caller \\(uid 0 gid 0 mode 0644\\): runs unprotected\"\$" \
 	"which says it is readable and ran unprotected"
-n0=$(records)
+n0=$(log_count)
 pv $TU "$VB" -q exec "$V/open/open.sqfs" true
-is "$RC|$ERR|$(($(records) - n0))" "0||1" "-q quiets the warning, not the admin's line"
+is "$RC|$ERR|$(($(log_count) - n0))" "0||1" "-q quiets the warning, not the admin's line"
 pv $TU "$VB" exec "$IMG" true
 is "$RC|$ERR" "0|" "an ordinary image elsewhere runs without it"
 clean "readable image"

@@ -83,7 +83,8 @@ log_listen() {
 	LPID=$!
 	for i in $(seq 50); do [ -e "$T/log/ready" ] && break; sleep 0.1; done
 }
-# logsync: wait until every datagram sent so far is stored (FIFO socket).
+# logsync: wait until every datagram sent so far is stored (FIFO socket);
+# log_count: how many are stored, once they are.
 logsync() {
 	local m=vialtest-sync.$RANDOM$RANDOM i f
 	logger -u "$T/log.sock" -d -- "$m" || return 1
@@ -93,7 +94,7 @@ logsync() {
 	done
 	diag "the audit listener did not answer"
 }
-records() { logsync; ls "$T/log" | grep -c '^[0-9]'; }
+log_count() { logsync; ls "$T/log" | grep -c '^[0-9]'; }
 last_record() { cat "$T/log/$(ls "$T/log" | grep '^[0-9]' | tail -1)"; }
 
 # nsrun CMD...: run CMD (as root; start it with setpriv) in a private mount
