@@ -18,15 +18,15 @@ int verbose, quiet;
 const char *progname = "vial";
 const char *cmdname = "vial";	/* the command to name in hints: vial, singularity, ... */
 
-static void vmsg(const char *name, const char *fmt, va_list ap, int err, const char *what)
+static void vmsg(const char *fmt, va_list ap, int err, const char *what)
 {
 	char buf[1024];
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	if (err)
-		dprintf(2, "%s: %s%s: %s\n", name, what, buf, strerror(err));
+		dprintf(2, "%s: %s%s: %s\n", progname, what, buf, strerror(err));
 	else
-		dprintf(2, "%s: %s%s\n", name, what, buf);
+		dprintf(2, "%s: %s%s\n", progname, what, buf);
 }
 
 _Noreturn void die(const char *fmt, ...)
@@ -34,7 +34,7 @@ _Noreturn void die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(progname, fmt, ap, 0, "");
+	vmsg(fmt, ap, 0, "");
 	va_end(ap);
 	_exit(255);
 }
@@ -45,7 +45,7 @@ _Noreturn void die_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(progname, fmt, ap, e, "");
+	vmsg(fmt, ap, e, "");
 	va_end(ap);
 	_exit(255);
 }
@@ -57,7 +57,7 @@ void debug(const char *fmt, ...)
 	if (!verbose)
 		return;
 	va_start(ap, fmt);
-	vmsg(progname, fmt, ap, 0, "");
+	vmsg(fmt, ap, 0, "");
 	va_end(ap);
 }
 
@@ -69,7 +69,7 @@ void warn(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vmsg(progname, fmt, ap, 0, "warning: ");
+	vmsg(fmt, ap, 0, "warning: ");
 	va_end(ap);
 }
 
@@ -81,7 +81,7 @@ void inform(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vmsg("vial", fmt, ap, 0, "");
+	vmsg(fmt, ap, 0, "");
 	va_end(ap);
 }
 

@@ -316,6 +316,14 @@ P=$(ipid hup)
 ivial instance stop -s 1 hup
 is "$RC|$ERR" "0|vial: instance hup (PID $P) stopped by SIGHUP" "(and -s 1)"
 check "(gone)" gone "$P"
+ln -s "$VIAL" "$T/bin/singularity"
+run as $TU timeout 30 "$T/bin/singularity" instance start "$INST" named
+P=$(ipid named)
+is "$RC|$ERR" "0|singularity (vial): instance named started (PID $P)" \
+	"called singularity, instance start speaks under that name, as every message does"
+run as $TU timeout 30 "$T/bin/singularity" instance stop named
+is "$RC|$ERR" "0|singularity (vial): instance named (PID $P) stopped by SIGTERM" "(and instance stop)"
+check "(gone)" gone "$P"
 ivial instance start "$INST" forced stubborn
 P=$(ipid forced)
 ivial instance stop -F forced
