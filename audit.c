@@ -5,8 +5,6 @@
  * chose escaped, sent by hand so that a failure is seen.
  */
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <syslog.h>

@@ -8,8 +8,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>

@@ -8,9 +8,7 @@
  * (euid = user): an --env-file is read with the caller's rights.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "vial.h"

@@ -7,9 +7,7 @@
  * APPTAINERENV_X, --env-file and --env set X, winning over the image's
  * /.singularity.d/env scripts; X = PREPEND_PATH / APPEND_PATH extend PATH.
  */
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "vial.h"

@@ -2,12 +2,8 @@
  * Opening an image as the caller (with the protected fallback), telling
  * its format from magic numbers on the fd, and mounting it.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdint.h>
-#include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
 

@@ -5,9 +5,7 @@
  * (a protected image never gets here: it says its format and size only).
  */
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "vial.h"

@@ -7,10 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>

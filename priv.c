@@ -13,9 +13,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>

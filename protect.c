@@ -21,8 +21,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 

@@ -5,12 +5,9 @@
  * against the buffer and the file before use, so it can be fuzzed as it
  * is (sif_parse) and used on an image's fd (sif_read). Layout: FACTS.md.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "vial.h"
