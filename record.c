@@ -491,19 +491,16 @@ static int sig_parse(const char *s)
  * holder of the pid. Before Linux 5.1 (ENOSYS) kill(2), just after
  * checking the process is still there: the pid could then be reused in
  * between only by another process of the caller's (their signal to
- * send; vial adds no right).
+ * send; vial adds no right). A process already gone is no error.
  */
-static int sig_send(const struct state *s, int sig)
+static void sig_send(const struct state *s, int sig)
 {
-	if (syscall(SYS_pidfd_send_signal, s->proc, sig, NULL, 0) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return -1;
-	if (proc_gone(s->proc)) {
-		errno = ESRCH;
-		return -1;
-	}
-	return kill(s->pid, sig);
+	int rc = (int)syscall(SYS_pidfd_send_signal, s->proc, sig, NULL, 0);
+
+	if (rc && errno == ENOSYS)
+		rc = proc_gone(s->proc) ? 0 : kill(s->pid, sig);
+	if (rc && errno != ESRCH)
+		die_errno("instance %s: send %s", s->name, sig_name(sig));
 }
 
 static double now(void)
@@ -550,8 +547,7 @@ _Noreturn void instance_stop(const struct launch *l)
 	if (!n)
 		die("instance %s: no such instance (vial instance list)", name ? name : "stop");
 	for (size_t i = 0; i < n; i++)
-		if (sig_send(v[i], sig) && errno != ESRCH)
-			die_errno("instance %s: send %s", v[i]->name, sig_name(sig));
+		sig_send(v[i], sig);
 	wait_gone(v, n, sig == SIGKILL ? KILL_WAIT : (double)t);
 	for (size_t i = 0; i < n; i++) {
 		const struct state *s = v[i];
@@ -561,8 +557,7 @@ _Noreturn void instance_stop(const struct launch *l)
 			record_forget(s);
 			continue;
 		}
-		if (sig_send(s, SIGKILL) && errno != ESRCH)
-			die_errno("instance %s: send SIGKILL", s->name);
+		sig_send(s, SIGKILL);
 		wait_gone(v + i, 1, KILL_WAIT);
 		if (!proc_gone(s->proc)) {
 			dprintf(2, "vial: instance %s (PID %d): still there after SIGKILL\n",
