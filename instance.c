@@ -141,14 +141,11 @@ static void anchor_find(void)
 static int anchor_gone(void)
 {
 	struct pstat p;
-	char buf[1024];
-	int fd = openat(anchor, "stat", O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	errno = 0;	/* a stat that does not parse proves nothing */
+	if (proc_stat(anchor, 0, &p))
 		return errno == ENOENT || errno == ESRCH;
-	if (fd_slurp(fd, buf, sizeof buf) < 0)
-		return errno == ESRCH;
-	return !stat_parse(buf, &p) && (p.state == 'Z' || p.state == 'X');
+	return p.state == 'Z' || p.state == 'X';
 }
 
 /* instance start IMAGE NAME [ARG...]: checked before anything is mounted. */

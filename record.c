@@ -53,7 +53,7 @@ enum { NFIELDS = 9 };
 
 /* /proc/PID/stat: comm is field 2, in parentheses, any bytes (even ')'):
  * the fields count from its last ')'. 0, or -1 if not in that form. */
-int stat_parse(const char *buf, struct pstat *p)
+static int stat_parse(const char *buf, struct pstat *p)
 {
 	const char *open = strchr(buf, '('), *close = strrchr(buf, ')'), *s;
 	char *end;

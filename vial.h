@@ -406,7 +406,6 @@ struct pstat {			/* what /proc/PID/stat says */
 	pid_t ppid;
 	unsigned long long start;
 };
-int stat_parse(const char *buf, struct pstat *p);
 int proc_open(pid_t pid);
 int proc_stat(int proc, int root, struct pstat *p);
 const char *boot_id(void);
