@@ -177,7 +177,6 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 	static char buf[STATE_MAX];
 	struct pstat p;
 	int dir, fd, len, proc = proc_open(pid);
-	char cwd[PATH_MAX];
 
 	if (proc < 0 || proc_stat(proc, 1, &p))
 		die_errno("instance %s: its init", l->inst.name);
@@ -187,10 +186,10 @@ static void record_write(const struct launch *l, pid_t pid, struct state *s)
 	s->start = p.start;
 	s->flags = (l->img.protected ? F_PROTECTED : 0) | (l->nv ? F_NV : 0) |
 		   (l->rocm ? F_ROCM : 0) | F_STARTING;
-	if (l->img.path[0] == '/' || !getcwd(cwd, sizeof cwd))
+	if (l->img.path[0] == '/' || !l->cwd[0])
 		len = snprintf(s->image, sizeof s->image, "%s", l->img.path);
 	else
-		len = snprintf(s->image, sizeof s->image, "%s/%s", cwd, l->img.path);
+		len = snprintf(s->image, sizeof s->image, "%s/%s", l->cwd, l->img.path);
 	if (len < 0 || len >= (int)sizeof s->image || s->image[0] != '/')
 		die("instance %s: %s: the image's path is too long", l->inst.name, l->img.path);
 	snprintf(s->home, sizeof s->home, "%s", l->home_src ? l->home_dst : priv_user()->home);
