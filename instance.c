@@ -34,7 +34,8 @@
 static int log_out = -1, log_err = -1, devnull = -1;
 static char out_path[PATH_MAX], err_path[PATH_MAX];
 static int anchor = -1;		/* /proc/PID of the Slurm step's slurmstepd, or -1 */
-/* a join's namespaces, opened from the checked init */
+/* a join's namespaces, opened from the checked init, and joined in this
+ * order (the PID namespace first, though: instance_join) */
 static const struct { const char *file; int type; } nss[] = {
 	{ "ns/ipc", CLONE_NEWIPC }, { "ns/uts", CLONE_NEWUTS }, { "ns/net", CLONE_NEWNET },
 	{ "ns/pid", CLONE_NEWPID }, { "ns/mnt", CLONE_NEWNS },
@@ -394,17 +395,12 @@ void instance_init(struct launch *l)
 
 static const char *joined;	/* the instance's name, for messages */
 
-/* One of the instance's namespaces, joined as root through its checked fd. */
-static void join(int type)
+/* The instance's namespace nss[i], joined as root through its checked fd. */
+static void join(size_t i)
 {
-	for (size_t i = 0; i < LEN(nss); i++) {
-		if (nss[i].type != type)
-			continue;
-		if (priv_setns(ns_fd[i], type))
-			die_errno("instance %s: join its namespace (%s)", joined, nss[i].file);
-		close(ns_fd[i]);
-		ns_fd[i] = -1;
-	}
+	if (priv_setns(ns_fd[i], nss[i].type))
+		die_errno("instance %s: join its namespace (%s)", joined, nss[i].file);
+	close(ns_fd[i]);
 }
 
 /*
@@ -443,17 +439,18 @@ void instance_join(struct launch *l)
 	l->rocm |= !!(s->flags & F_ROCM);
 	l->inst.name = joined = name;
 	free(s);
-	join(CLONE_NEWPID);
+	for (size_t i = 0; i < LEN(nss); i++)
+		if (nss[i].type == CLONE_NEWPID)
+			join(i);
 }
 
 /* In init_fork's child, in the instance's PID namespace: the others, the
  * mount namespace last (its root and cwd become the container's). */
 void instance_enter(void)
 {
-	join(CLONE_NEWIPC);
-	join(CLONE_NEWUTS);
-	join(CLONE_NEWNET);
-	join(CLONE_NEWNS);
+	for (size_t i = 0; i < LEN(nss); i++)
+		if (nss[i].type != CLONE_NEWPID)
+			join(i);
 }
 
 /*
