@@ -430,15 +430,13 @@ void instance_join(struct launch *l)
 		if ((ns_fd[i] = priv_proc_open(s->proc, nss[i].file, 0)) < 0)
 			die_errno("instance %s: open its %s", name, nss[i].file);
 	close(s->proc);
-	l->img.path = strdup(s->image);
-	l->home_src = l->home_dst = strdup(s->home);
-	if (!l->img.path || !l->home_src)
-		die("out of memory");
+	/* s is kept: the launch's image and home are its strings */
+	l->img.path = s->image;
+	l->home_src = l->home_dst = s->home;
 	l->img.protected = !!(s->flags & F_PROTECTED);
 	l->nv |= !!(s->flags & F_NV);
 	l->rocm |= !!(s->flags & F_ROCM);
 	l->inst.name = joined = name;
-	free(s);
 	for (size_t i = 0; i < LEN(nss); i++)
 		if (nss[i].type == CLONE_NEWPID)
 			join(i);
