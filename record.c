@@ -293,13 +293,13 @@ void record_forget(const struct state *s)
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp((*(struct state *const *)a)->name, (*(struct state *const *)b)->name);
+	return strcmp(((const struct state *)a)->name, ((const struct state *)b)->name);
 }
 
 /* The caller's live instances that `pattern` matches (NULL: all), by name. */
-static size_t collect(const char *pattern, struct state ***out)
+static size_t collect(const char *pattern, struct state **out)
 {
-	struct state **v = NULL, *s = NULL;
+	struct state *v = NULL;
 	int dir = records_lock(), scan = dup(dir);
 	DIR *d = scan < 0 ? NULL : fdopendir(scan);
 	struct dirent *e;
@@ -313,17 +313,12 @@ static size_t collect(const char *pattern, struct state ***out)
 		if (strlen(e->d_name) > NAME_LEN || strspn(e->d_name, NAME_CHARS) !=
 		    strlen(e->d_name) || (pattern && fnmatch(pattern, e->d_name, 0)))
 			continue;
-		if (!s)
-			s = xcalloc(1, sizeof *s);
-		if (!record_get(dir, e->d_name, s))
-			continue;
+		/* room for one more, counted only if it is a live instance */
 		v = xrealloc(v, (n + 1) * sizeof *v);
-		v[n++] = s;
-		s = NULL;
+		n += record_get(dir, e->d_name, &v[n]);
 	}
 	closedir(d);
 	close(dir);
-	free(s);
 	if (n)
 		qsort(v, n, sizeof *v, by_name);
 	*out = v;
@@ -381,33 +376,33 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-static void list_json(struct state **v, size_t n)
+static void list_json(struct state *v, size_t n)
 {
 	printf("{\n\t\"instances\": [");
 	for (size_t i = 0; i < n; i++) {
 		printf("%s\n\t\t{\n\t\t\t\"instance\": ", i ? "," : "");
-		json_string(v[i]->name);
-		printf(",\n\t\t\t\"pid\": %d,\n\t\t\t\"img\": ", (int)v[i]->pid);
-		json_string(v[i]->image);
+		json_string(v[i].name);
+		printf(",\n\t\t\t\"pid\": %d,\n\t\t\t\"img\": ", (int)v[i].pid);
+		json_string(v[i].image);
 		printf(",\n\t\t\t\"ip\": \"\",\n\t\t\t\"logErrPath\": ");
-		json_string(v[i]->err);
+		json_string(v[i].err);
 		printf(",\n\t\t\t\"logOutPath\": ");
-		json_string(v[i]->out);
+		json_string(v[i].out);
 		printf("\n\t\t}");
 	}
 	printf("%s]\n}\n", n ? "\n\t" : "");
 }
 
 /* Apptainer's table: Go's tabwriter, cells padded by 4 past the widest. */
-static void list_text(struct state **v, size_t n, int logs)
+static void list_text(struct state *v, size_t n, int logs)
 {
 	int w0 = 13, w1 = 3, w;
 	char pid[16];
 
 	for (size_t i = 0; i < n; i++) {
-		w = (int)strlen(v[i]->name);
+		w = (int)strlen(v[i].name);
 		w0 = w > w0 ? w : w0;
-		w = snprintf(pid, sizeof pid, "%d", (int)v[i]->pid);
+		w = snprintf(pid, sizeof pid, "%d", (int)v[i].pid);
 		w1 = w > w1 ? w : w1;
 	}
 	w0 += 4, w1 += 4;
@@ -417,17 +412,17 @@ static void list_text(struct state **v, size_t n, int logs)
 		printf("%-*s%-*s%-6s%s\n", w0, "INSTANCE NAME", w1, "PID", "IP", "IMAGE");
 	for (size_t i = 0; i < n; i++) {
 		if (logs)
-			printf("%-*s%-*d%s\n%*s%s\n", w0, v[i]->name, w1, (int)v[i]->pid,
-			       v[i]->err, w0 + w1, "", v[i]->out);
+			printf("%-*s%-*d%s\n%*s%s\n", w0, v[i].name, w1, (int)v[i].pid,
+			       v[i].err, w0 + w1, "", v[i].out);
 		else
-			printf("%-*s%-*d%-6s%s\n", w0, v[i]->name, w1, (int)v[i]->pid, "",
-			       v[i]->image);
+			printf("%-*s%-*d%-6s%s\n", w0, v[i].name, w1, (int)v[i].pid, "",
+			       v[i].image);
 	}
 }
 
 _Noreturn void instance_list(const struct launch *l)
 {
-	struct state **v;
+	struct state *v;
 	size_t n;
 
 	if (l->argv[0])
@@ -513,7 +508,7 @@ static double now(void)
 }
 
 /* Wait until every init in v is gone, or `secs` have passed. */
-static void wait_gone(struct state **v, size_t n, double secs)
+static void wait_gone(struct state *v, size_t n, double secs)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
 	double end = now() + secs;
@@ -522,7 +517,7 @@ static void wait_gone(struct state **v, size_t n, double secs)
 	do {
 		left = 0;
 		for (size_t i = 0; i < n; i++)
-			left += !proc_gone(v[i]->proc);
+			left += !proc_gone(v[i].proc);
 		if (left)
 			nanosleep(&tick, NULL);
 	} while (left && now() < end);
@@ -533,7 +528,7 @@ _Noreturn void instance_stop(const struct launch *l)
 	int sig = l->inst.force ? SIGKILL : sig_parse(l->inst.signal ? l->inst.signal : "TERM");
 	unsigned long long t = DEFAULT_TIMEOUT;
 	const char *name = l->inst.name;
-	struct state **v;
+	struct state *v;
 	size_t n;
 	int rc = 0;
 
@@ -547,10 +542,10 @@ _Noreturn void instance_stop(const struct launch *l)
 	if (!n)
 		die("instance %s: no such instance (vial instance list)", name ? name : "stop");
 	for (size_t i = 0; i < n; i++)
-		sig_send(v[i], sig);
+		sig_send(&v[i], sig);
 	wait_gone(v, n, sig == SIGKILL ? KILL_WAIT : (double)t);
 	for (size_t i = 0; i < n; i++) {
-		const struct state *s = v[i];
+		const struct state *s = &v[i];
 		if (proc_gone(s->proc)) {
 			inform("instance %s (PID %d) stopped by %s", s->name, (int)s->pid,
 			     sig_name(sig));
