@@ -13,16 +13,15 @@
 #define META_MAX (1 << 20)	/* bigger metadata files are cut */
 
 static const struct {
-	const char *flag;	/* the option */
-	const char *key;	/* its name in --json's attributes */
+	const char *flag;	/* the option, and its name in --json's attributes */
 	const char *path;	/* the file in the image */
 } what[] = {
-	{ "labels", "labels", "/.singularity.d/labels.json" },
-	{ "deffile", "deffile", "/.singularity.d/Singularity" },
-	{ "runscript", "runscript", "/.singularity.d/runscript" },
-	{ "test", "test", "/.singularity.d/test" },
-	{ "environment", "environment", "/.singularity.d/env/90-environment.sh" },
-	{ "helpfile", "helpfile", "/.singularity.d/runscript.help" },
+	{ "labels", "/.singularity.d/labels.json" },
+	{ "deffile", "/.singularity.d/Singularity" },
+	{ "runscript", "/.singularity.d/runscript" },
+	{ "test", "/.singularity.d/test" },
+	{ "environment", "/.singularity.d/env/90-environment.sh" },
+	{ "helpfile", "/.singularity.d/runscript.help" },
 };
 
 unsigned inspect_bit(const char *flag)
@@ -132,7 +131,7 @@ static void print_json(unsigned bits)
 		if (!(bits & (1u << i)))
 			continue;
 		text = slurp(what[i].path);
-		printf("%s\n            \"%s\": ", sep, what[i].key);
+		printf("%s\n            \"%s\": ", sep, what[i].flag);
 		if (!strcmp(what[i].flag, "labels") && text && strchr(text, '{'))
 			printf("%.*s", (int)(strrchr(text, '}') + 1 - text), text); /* JSON already */
 		else if (!strcmp(what[i].flag, "labels"))
