@@ -271,10 +271,6 @@ static void persona_set(const char *argv0, struct launch *l)
 								     : "Singularity> ";
 }
 
-/*
- * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
- * [args]. No verb: l->verb stays NULL (main prints the usage).
- */
 /* instance start|list|stop: what it does (instance.c judges it); the
  * arguments it took. */
 static int instance_op(struct launch *l, int argc, char **argv)
@@ -293,6 +289,10 @@ static int scope(const struct launch *l, const struct verb *v)
 	return !strcmp(l->inst.op, "list") ? L : !strcmp(l->inst.op, "stop") ? S : A;
 }
 
+/*
+ * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
+ * [args]. No verb: l->verb stays NULL (main prints the usage).
+ */
 void cli_parse(int argc, char **argv, struct launch *l)
 {
 	const struct verb *v;
