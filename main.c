@@ -110,8 +110,6 @@ static void self_check(void)
 
 static void print_config(void)
 {
-	static const char *fmts[] = { "squashfs", "ext", "erofs", "directory" };
-
 	printf("vial %s site policy (built from %s)\n", VIAL_VERSION, CONFIG_H);
 	printf("protected directories:\n");
 	for (size_t i = 0; i < policy.nprotected; i++) {
@@ -125,13 +123,13 @@ static void print_config(void)
 	printf("image group (root-squashed NFS): %s\n",
 	       policy.image_group ? policy.image_group : "(off)");
 	printf("formats from images the user can write:");
-	for (unsigned i = 0; i < LEN(fmts); i++)
-		if (policy.user_formats & (1u << i))
-			printf(" %s", fmts[i]);
+	for (unsigned f = FMT_SQUASHFS; f <= FMT_DIR; f <<= 1)
+		if (policy.user_formats & f)
+			printf(" %s", image_fmt_name(f));
 	printf("\nformats from root-owned images:");
-	for (unsigned i = 0; i < LEN(fmts); i++)
-		if (policy.root_formats & (1u << i))
-			printf(" %s", fmts[i]);
+	for (unsigned f = FMT_SQUASHFS; f <= FMT_DIR; f <<= 1)
+		if (policy.root_formats & f)
+			printf(" %s", image_fmt_name(f));
 	printf("\nshare loop devices: %s\n", policy.share_loops ? "yes" : "no");
 	printf("max loop devices: %u\n", policy.max_loops);
 	printf("staging directory: %s\n", policy.stage_dir);
