@@ -286,8 +286,6 @@ static void launch(struct launch *l)
 	int inspect = !strcmp(l->verb, "inspect") || !strcmp(l->verb, "run-help");
 	int mounts = !inspect || l->inspect;
 
-	if (!l->img.path)
-		die("%s: no image given", l->verb);	/* cli_parse said so first */
 	self_check();
 	if (!getcwd(l->cwd, sizeof l->cwd))
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
