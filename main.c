@@ -371,10 +371,8 @@ static void config(struct launch *l)
 	(void)l;
 	print_config();
 	/* root's: also a node health check (exit 1 on a problem) */
-	if (priv_user()->uid == 0 && check_node()) {
-		fflush(stdout);
+	if (priv_user()->uid == 0 && check_node())
 		exit(1);
-	}
 }
 
 /* instance start|list|stop: list and stop end in instance.c; start
