@@ -35,15 +35,14 @@ unsigned inspect_bit(const char *flag)
 /* The whole file, or NULL when the image has none. */
 static char *slurp(const char *path)
 {
-	char *buf = xrealloc(NULL, META_MAX + 1);
 	size_t n = 0;
 	ssize_t r = 1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char *buf;
 
-	if (fd < 0) {
-		free(buf);
+	if (fd < 0)
 		return NULL;
-	}
+	buf = xrealloc(NULL, META_MAX + 1);
 	while (n < META_MAX && (r = read(fd, buf + n, META_MAX - n)) > 0)
 		n += (size_t)r;
 	if (r < 0)
