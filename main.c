@@ -149,14 +149,6 @@ static void print_config(void)
 	seal_print_config();
 }
 
-static void print_version(void)
-{
-	printf("vial %s\n", VIAL_VERSION);
-	printf("built %s with %s, static musl, libcap-ng %s\n",
-	       BUILD_DATE, BUILD_CC, CAPNG_VERSION);
-	printf("config: %s\n", CONFIG_H);
-}
-
 /* run's runscript, shell's shell, before the arguments (room for one more: --norc) */
 static void choose_command(struct launch *l)
 {
@@ -360,10 +352,15 @@ static void help(struct launch *l)
 	cli_help(stdout, l->img.path);
 }
 
+/* Apptainer's answer where vial is called as it, else vial's own. */
 static void version(struct launch *l)
 {
-	if (!cli_answer(l))
-		print_version();
+	if (cli_answer(l))
+		return;
+	printf("vial %s\n", VIAL_VERSION);
+	printf("built %s with %s, static musl, libcap-ng %s\n",
+	       BUILD_DATE, BUILD_CC, CAPNG_VERSION);
+	printf("config: %s\n", CONFIG_H);
 }
 
 static void config(struct launch *l)
