@@ -29,21 +29,27 @@ __attribute__((format(printf, 1, 2))) static void problem(const char *fmt, ...)
 	problems++;
 }
 
+/* Does vial find `path` a sound directory? If not, protect_why() says why. */
+static int dir_sound(const char *path, int writable)
+{
+	int fd = protect_dir_open(path, writable);
+
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
 /* Each protected directory is there, root's from / down, its group known. */
 static void check_protected(void)
 {
 	for (size_t i = 0; i < policy.nprotected; i++) {
 		const struct protected_dir *pd = &policy.protected[i];
-		int fd;
 
 		if (!pd->path)
 			continue;
-		fd = protect_dir_open(pd->path, 0);
-		if (fd < 0)
+		if (!dir_sound(pd->path, 0))
 			problem("protected directory %s: %s (its images run for no one)",
 				pd->path, protect_why());
-		else
-			close(fd);
 		if (pd->group && !getgrnam(pd->group))
 			problem("protected directory %s: group %s is unknown on this node "
 				"(its images run for no one)", pd->path, pd->group);
@@ -86,13 +92,9 @@ static void check_log(void)
 /* STAGE_DIR: every launch mounts there, so vial refuses to start without it. */
 static void check_stage(void)
 {
-	int fd = protect_dir_open(policy.stage_dir, 1);
-
-	if (fd < 0)
+	if (!dir_sound(policy.stage_dir, 1))
 		problem("STAGE_DIR %s: %s (no container starts here)", policy.stage_dir,
 			protect_why());
-	else
-		close(fd);
 }
 
 /* LINGER_DIR, when images linger: sound, or missing below a sound parent
@@ -101,15 +103,10 @@ static void check_linger(void)
 {
 	char parent[PATH_MAX], first[PATH_MAX + 192], *name;
 	struct stat st;
-	int fd, up;
+	int up;
 
-	if (!policy.linger)
+	if (!policy.linger || dir_sound(policy.linger_dir, 0))
 		return;
-	fd = protect_dir_open(policy.linger_dir, 0);
-	if (fd >= 0) {
-		close(fd);
-		return;
-	}
 	snprintf(first, sizeof first, "%s", protect_why());
 	snprintf(parent, sizeof parent, "%s", policy.linger_dir);
 	name = strrchr(parent, '/');

@@ -42,11 +42,8 @@ static int boolean(const char *name, const char *v)
 	die("--%s=%s: expected true or false", name, v);
 }
 
-/* A flag is set, or with =false left as it was (off: every flag's default). */
-static void apply(struct launch *l, const struct opt *o, char *value, int on)
+static void apply(struct launch *l, const struct opt *o, char *value)
 {
-	if (!on)
-		return;
 	if (o->flag && !o->value)
 		*(int *)((char *)l + o->flag) = 1;
 	if (o->set)
@@ -76,11 +73,13 @@ static int opt_long(struct launch *l, int scope, char **argv)
 
 	if (!o)
 		unknown(l, argv[0]);
+	/* A flag is set, or with =false left as it was (off: every flag's default). */
 	if (!o->value) {
-		apply(l, o, NULL, eq ? boolean(o->name, eq + 1) : 1);
+		if (!eq || boolean(o->name, eq + 1))
+			apply(l, o, NULL);
 		return 1;
 	}
-	apply(l, o, eq ? eq + 1 : need(o, argv[1]), 1);
+	apply(l, o, eq ? eq + 1 : need(o, argv[1]));
 	return eq ? 1 : 2;
 }
 
@@ -96,14 +95,14 @@ static int opt_short(struct launch *l, int scope, char **argv)
 			unknown(l, c == argv[0] + 1 ? argv[0] : bad);
 		}
 		if (!o->value) {
-			apply(l, o, NULL, 1);
+			apply(l, o, NULL);
 			continue;
 		}
 		if (c[1]) {
-			apply(l, o, c + 1 + (c[1] == '='), 1);
+			apply(l, o, c + 1 + (c[1] == '='));
 			return 1;
 		}
-		apply(l, o, need(o, argv[1]), 1);
+		apply(l, o, need(o, argv[1]));
 		return 2;
 	}
 	return 1;
@@ -272,10 +271,6 @@ static void persona_set(const char *argv0, struct launch *l)
 								     : "Singularity> ";
 }
 
-/*
- * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
- * [args]. No verb: l->verb stays NULL (main prints the usage).
- */
 /* instance start|list|stop: what it does (instance.c judges it); the
  * arguments it took. */
 static int instance_op(struct launch *l, int argc, char **argv)
@@ -294,6 +289,10 @@ static int scope(const struct launch *l, const struct verb *v)
 	return !strcmp(l->inst.op, "list") ? L : !strcmp(l->inst.op, "stop") ? S : A;
 }
 
+/*
+ * [global options] VERB [options] IMAGE [command...]; run-singularity IMAGE
+ * [args]. No verb: l->verb stays NULL (main prints the usage).
+ */
 void cli_parse(int argc, char **argv, struct launch *l)
 {
 	const struct verb *v;

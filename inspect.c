@@ -13,16 +13,15 @@
 #define META_MAX (1 << 20)	/* bigger metadata files are cut */
 
 static const struct {
-	const char *flag;	/* the option */
-	const char *key;	/* its name in --json's attributes */
+	const char *flag;	/* the option, and its name in --json's attributes */
 	const char *path;	/* the file in the image */
 } what[] = {
-	{ "labels", "labels", "/.singularity.d/labels.json" },
-	{ "deffile", "deffile", "/.singularity.d/Singularity" },
-	{ "runscript", "runscript", "/.singularity.d/runscript" },
-	{ "test", "test", "/.singularity.d/test" },
-	{ "environment", "environment", "/.singularity.d/env/90-environment.sh" },
-	{ "helpfile", "helpfile", "/.singularity.d/runscript.help" },
+	{ "labels", "/.singularity.d/labels.json" },
+	{ "deffile", "/.singularity.d/Singularity" },
+	{ "runscript", "/.singularity.d/runscript" },
+	{ "test", "/.singularity.d/test" },
+	{ "environment", "/.singularity.d/env/90-environment.sh" },
+	{ "helpfile", "/.singularity.d/runscript.help" },
 };
 
 unsigned inspect_bit(const char *flag)
@@ -36,15 +35,14 @@ unsigned inspect_bit(const char *flag)
 /* The whole file, or NULL when the image has none. */
 static char *slurp(const char *path)
 {
-	char *buf = xrealloc(NULL, META_MAX + 1);
 	size_t n = 0;
 	ssize_t r = 1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char *buf;
 
-	if (fd < 0) {
-		free(buf);
+	if (fd < 0)
 		return NULL;
-	}
+	buf = xrealloc(NULL, META_MAX + 1);
 	while (n < META_MAX && (r = read(fd, buf + n, META_MAX - n)) > 0)
 		n += (size_t)r;
 	if (r < 0)
@@ -132,7 +130,7 @@ static void print_json(unsigned bits)
 		if (!(bits & (1u << i)))
 			continue;
 		text = slurp(what[i].path);
-		printf("%s\n            \"%s\": ", sep, what[i].key);
+		printf("%s\n            \"%s\": ", sep, what[i].flag);
 		if (!strcmp(what[i].flag, "labels") && text && strchr(text, '{'))
 			printf("%.*s", (int)(strrchr(text, '}') + 1 - text), text); /* JSON already */
 		else if (!strcmp(what[i].flag, "labels"))

@@ -110,8 +110,6 @@ static void self_check(void)
 
 static void print_config(void)
 {
-	static const char *fmts[] = { "squashfs", "ext", "erofs", "directory" };
-
 	printf("vial %s site policy (built from %s)\n", VIAL_VERSION, CONFIG_H);
 	printf("protected directories:\n");
 	for (size_t i = 0; i < policy.nprotected; i++) {
@@ -125,13 +123,13 @@ static void print_config(void)
 	printf("image group (root-squashed NFS): %s\n",
 	       policy.image_group ? policy.image_group : "(off)");
 	printf("formats from images the user can write:");
-	for (unsigned i = 0; i < LEN(fmts); i++)
-		if (policy.user_formats & (1u << i))
-			printf(" %s", fmts[i]);
+	for (unsigned f = FMT_SQUASHFS; f <= FMT_DIR; f <<= 1)
+		if (policy.user_formats & f)
+			printf(" %s", image_fmt_name(f));
 	printf("\nformats from root-owned images:");
-	for (unsigned i = 0; i < LEN(fmts); i++)
-		if (policy.root_formats & (1u << i))
-			printf(" %s", fmts[i]);
+	for (unsigned f = FMT_SQUASHFS; f <= FMT_DIR; f <<= 1)
+		if (policy.root_formats & f)
+			printf(" %s", image_fmt_name(f));
 	printf("\nshare loop devices: %s\n", policy.share_loops ? "yes" : "no");
 	printf("max loop devices: %u\n", policy.max_loops);
 	printf("staging directory: %s\n", policy.stage_dir);
@@ -149,14 +147,6 @@ static void print_config(void)
 	printf("instance records: %s\n", policy.instance_dir);
 	gpu_print_config();
 	seal_print_config();
-}
-
-static void print_version(void)
-{
-	printf("vial %s\n", VIAL_VERSION);
-	printf("built %s with %s, static musl, libcap-ng %s\n",
-	       BUILD_DATE, BUILD_CC, CAPNG_VERSION);
-	printf("config: %s\n", CONFIG_H);
 }
 
 /* run's runscript, shell's shell, before the arguments (room for one more: --norc) */
@@ -288,8 +278,6 @@ static void launch(struct launch *l)
 	int inspect = !strcmp(l->verb, "inspect") || !strcmp(l->verb, "run-help");
 	int mounts = !inspect || l->inspect;
 
-	if (!l->img.path)
-		die("%s: no image given", l->verb);	/* cli_parse said so first */
 	self_check();
 	if (!getcwd(l->cwd, sizeof l->cwd))
 		l->cwd[0] = 0;	/* deleted or unreachable: fall back later */
@@ -364,10 +352,15 @@ static void help(struct launch *l)
 	cli_help(stdout, l->img.path);
 }
 
+/* Apptainer's answer where vial is called as it, else vial's own. */
 static void version(struct launch *l)
 {
-	if (!cli_answer(l))
-		print_version();
+	if (cli_answer(l))
+		return;
+	printf("vial %s\n", VIAL_VERSION);
+	printf("built %s with %s, static musl, libcap-ng %s\n",
+	       BUILD_DATE, BUILD_CC, CAPNG_VERSION);
+	printf("config: %s\n", CONFIG_H);
 }
 
 static void config(struct launch *l)
@@ -375,10 +368,8 @@ static void config(struct launch *l)
 	(void)l;
 	print_config();
 	/* root's: also a node health check (exit 1 on a problem) */
-	if (priv_user()->uid == 0 && check_node()) {
-		fflush(stdout);
+	if (priv_user()->uid == 0 && check_node())
 		exit(1);
-	}
 }
 
 /* instance start|list|stop: list and stop end in instance.c; start

@@ -11,14 +11,6 @@
 
 #include "vial.h"
 
-static void *grow(void *p, size_t n, size_t size)
-{
-	p = realloc(p, (n + 1) * size);
-	if (!p)
-		die("out of memory");
-	return p;
-}
-
 /*
  * Memory the launch keeps to its end (vial is short-lived), chained from
  * here: a string stored in a grown array stays reachable for the
@@ -27,10 +19,8 @@ static void *grow(void *p, size_t n, size_t size)
 static char *kept(size_t n)
 {
 	static struct chunk { struct chunk *next; char s[]; } *chunks;
-	struct chunk *c = malloc(sizeof *c + n);
+	struct chunk *c = xrealloc(NULL, sizeof *c + n);
 
-	if (!c)
-		die("out of memory");
 	c->next = chunks;
 	chunks = c;
 	return c->s;
@@ -102,7 +92,7 @@ static void add_bind(struct launch *l, const char *src, const char *dst, int ro)
 	if (dst[0] != '/' && dst != src)
 		die("bind %s: the destination %s must be absolute", src, dst);
 	src = dst == src ? (dst = absolute(src)) : absolute(src);
-	l->binds = grow(l->binds, l->nbinds, sizeof *l->binds);
+	l->binds = xrealloc(l->binds, (l->nbinds + 1) * sizeof *l->binds);
 	x = &l->binds[l->nbinds++];
 	x->src = src;
 	x->dst = dst;
@@ -176,7 +166,7 @@ static void add_env(const char ***v, size_t *n, const char *what, char *e)
 {
 	if (!strchr(e, '=') || e[0] == '=')
 		die("%s %s: expected NAME=VALUE", what, e);
-	*v = grow(*v, *n, sizeof **v);
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
 	(*v)[(*n)++] = e;
 }
 

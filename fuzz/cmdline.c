@@ -92,6 +92,7 @@ void confine_protected(void) { abort(); }
 unsigned inspect_bit(const char *flag) { return flag[0] ? 1 : 0; }
 void inspect_print(const struct launch *l) { (void)l; abort(); }
 void gpu_print_config(void) { abort(); }
+const char *image_fmt_name(enum fmt f) { (void)f; abort(); }
 unsigned check_node(void) { abort(); }
 void instance_command(struct launch *l) { (void)l; abort(); }
 void instance_fork(struct launch *l) { (void)l; abort(); }
