@@ -88,27 +88,23 @@ int priv_is_root(void)
  * process under a fully blocked signal mask (three more system calls each
  * time); vial has one thread and flips its euid some 40 times a launch.
  */
-static int set_euid(uid_t uid)
+static void set_euid(uid_t uid)
 {
-	return (int)syscall(SYS_setresuid, -1, uid, -1);
+	int e = errno;
+
+	if (syscall(SYS_setresuid, -1, uid, -1))
+		die_errno("seteuid(%u)", (unsigned)uid);
+	errno = e;
 }
 
 void priv_raise(void)
 {
-	int e = errno;
-
-	if (set_euid(0))
-		die_errno("seteuid(0)");
-	errno = e;
+	set_euid(0);
 }
 
 void priv_lower(void)
 {
-	int e = errno;
-
-	if (set_euid(user.uid))
-		die_errno("seteuid(%u)", (unsigned)user.uid);
-	errno = e;
+	set_euid(user.uid);
 }
 
 /*
