@@ -126,18 +126,15 @@ void priv_unshield(void)
 		die_errno("setresuid(%u)", (unsigned)user.uid);
 }
 
-/* Is `gid` one of the caller's supplementary groups? */
-static int member(gid_t gid)
+/* Is `gid` the caller's group, or one of their supplementary groups? */
+int priv_in_group(gid_t gid)
 {
+	if (gid == user.gid)
+		return 1;
 	for (int i = 0; i < user.ngroups; i++)
 		if (user.groups[i] == gid)
 			return 1;
 	return 0;
-}
-
-int priv_in_group(gid_t gid)
-{
-	return gid == user.gid || member(gid);
 }
 
 /*
