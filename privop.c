@@ -188,12 +188,11 @@ void priv_userns(const char *image)
 	close(done[1]);
 	if (unshare(CLONE_NEWUSER))
 		seal_refused(image, errno);
-	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1)
+	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1 ||
+	    waitpid(pid, &st, 0) != pid || st)
 		die("%s: the sealed run's user namespace could not be mapped", image);
 	close(go[1]);
 	close(done[0]);
-	if (waitpid(pid, &st, 0) != pid || st)
-		die("%s: the sealed run's user namespace could not be mapped", image);
 	/* Per namespace: 0 here refuses any nested one (ENOSPC). */
 	if (write_whole(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
 		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
