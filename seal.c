@@ -154,7 +154,7 @@ void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP])
 }
 
 /* Landlock's ABI on this kernel: 0 when there is none (off, or too old). */
-int seal_landlock_abi(void)
+static int seal_landlock_abi(void)
 {
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
 			   LANDLOCK_CREATE_RULESET_VERSION);
