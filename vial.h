@@ -249,7 +249,7 @@ struct sif_desc {
 };
 struct sif {
 	char arch[3];			/* the header's primary architecture */
-	uint64_t free, descoff;
+	uint64_t descoff;
 	size_t total, nused;
 	struct sif_desc d[SIF_MAX_DESC];	/* the used descriptors */
 	int root;			/* index in d of the primary partition, or -1 */
