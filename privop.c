@@ -330,8 +330,7 @@ int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own)
 	    (fchownat(dir, name, own->st_uid, own->st_gid, AT_SYMLINK_NOFOLLOW) ||
 	     fchmodat(dir, name, own->st_mode & 07777, 0)))
 		rc = -1;
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
 
 /* Root: a new file there, likewise, open for writing. */
@@ -346,8 +345,7 @@ int priv_create(int dir, const char *name, mode_t mode, const struct stat *own)
 		close(fd);
 		fd = -1;
 	}
-	priv_lower();
-	return fd;
+	return lowered(fd);
 }
 
 /* Root: in --contain's /dev, vial's tmpfs: files to bind nodes on, pts/, shm/, links. */
@@ -392,8 +390,7 @@ int priv_state_mkdir(int dir, const char *name, mode_t mode)
 	rc = mkdirat(dir, name, mode);
 	if (rc == 0)	/* root's group too, not our egid */
 		rc = fchownat(dir, name, 0, 0, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
 
 /* Root: a record or lock in there (the directory itself: "."); made
@@ -410,8 +407,7 @@ int priv_state_open(int dir, const char *name, int flags)
 		close(fd);
 		fd = -1;
 	}
-	priv_lower();
-	return fd;
+	return lowered(fd);
 }
 
 /* Root: a record removed. */
@@ -491,8 +487,7 @@ int priv_loop_node(unsigned n)
 		rc = -1;
 	else if (rc && errno == EEXIST)
 		rc = 0;
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
 
 /* Offset, size limit, autoclear; EAGAIN (Linux >= 5.0): dirty pages, again. */
@@ -578,6 +573,5 @@ int priv_loop_attach(const struct loopdev *ld, const struct image *img)
 	}
 	if (legacy)
 		rc = configure_legacy(ld, img);
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
