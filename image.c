@@ -23,7 +23,7 @@ static const struct {
 	{ FMT_DIR, "directory", NULL, NULL },
 };
 
-const char *image_fmt_name(enum fmt f)
+static const char *image_fmt_name(enum fmt f)
 {
 	for (size_t i = 0; i < LEN(fmts); i++)
 		if (fmts[i].fmt == f)
@@ -210,6 +210,7 @@ static enum fmt sif_locate(struct image *img)
 void image_probe(struct image *img)
 {
 	enum fmt want = FMT_NONE;
+	enum wrap w;
 
 	if (S_ISDIR(img->st.st_mode)) {
 		img->fmt = FMT_DIR;
@@ -217,17 +218,12 @@ void image_probe(struct image *img)
 	}
 	if (img->st.st_size == 0)
 		die("%s: empty file, not an image", img->path);
-	switch (wrap_of(img, &img->offset)) {
-	case W_SIF:
+	w = wrap_of(img, &img->offset);
+	if (w == W_SIF)
 		want = sif_locate(img);
-		break;
-	case W_LEGACY:
+	else if (w == W_LEGACY)
 		debug("%s: Singularity 2.x image, file system at %llu", img->path,
 		      (unsigned long long)img->offset);
-		break;
-	case W_PLAIN:
-		break;
-	}
 	img->fmt = probe_fs(img);
 	if (want && img->fmt != want)
 		die("%s: SIF: the primary partition says %s but holds %s", img->path,

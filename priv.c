@@ -88,27 +88,23 @@ int priv_is_root(void)
  * process under a fully blocked signal mask (three more system calls each
  * time); vial has one thread and flips its euid some 40 times a launch.
  */
-static int set_euid(uid_t uid)
+static void set_euid(uid_t uid)
 {
-	return (int)syscall(SYS_setresuid, -1, uid, -1);
+	int e = errno;
+
+	if (syscall(SYS_setresuid, -1, uid, -1))
+		die_errno("seteuid(%u)", (unsigned)uid);
+	errno = e;
 }
 
 void priv_raise(void)
 {
-	int e = errno;
-
-	if (set_euid(0))
-		die_errno("seteuid(0)");
-	errno = e;
+	set_euid(0);
 }
 
 void priv_lower(void)
 {
-	int e = errno;
-
-	if (set_euid(user.uid))
-		die_errno("seteuid(%u)", (unsigned)user.uid);
-	errno = e;
+	set_euid(user.uid);
 }
 
 /*
@@ -130,18 +126,15 @@ void priv_unshield(void)
 		die_errno("setresuid(%u)", (unsigned)user.uid);
 }
 
-/* Is `gid` one of the caller's supplementary groups? */
-static int member(gid_t gid)
+/* Is `gid` the caller's group, or one of their supplementary groups? */
+int priv_in_group(gid_t gid)
 {
+	if (gid == user.gid)
+		return 1;
 	for (int i = 0; i < user.ngroups; i++)
 		if (user.groups[i] == gid)
 			return 1;
 	return 0;
-}
-
-int priv_in_group(gid_t gid)
-{
-	return gid == user.gid || member(gid);
 }
 
 /*

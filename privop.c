@@ -188,12 +188,11 @@ void priv_userns(const char *image)
 	close(done[1]);
 	if (unshare(CLONE_NEWUSER))
 		seal_refused(image, errno);
-	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1)
+	if (write(go[1], "1", 1) != 1 || read(done[0], &c, 1) != 1 ||
+	    waitpid(pid, &st, 0) != pid || st)
 		die("%s: the sealed run's user namespace could not be mapped", image);
 	close(go[1]);
 	close(done[0]);
-	if (waitpid(pid, &st, 0) != pid || st)
-		die("%s: the sealed run's user namespace could not be mapped", image);
 	/* Per namespace: 0 here refuses any nested one (ENOSPC). */
 	if (write_whole(AT_FDCWD, "/proc/sys/user/max_user_namespaces", "0"))
 		die_errno("%s: user.max_user_namespaces=0 in the sealed run", image);
@@ -331,8 +330,7 @@ int priv_mkdir(int dir, const char *name, mode_t mode, const struct stat *own)
 	    (fchownat(dir, name, own->st_uid, own->st_gid, AT_SYMLINK_NOFOLLOW) ||
 	     fchmodat(dir, name, own->st_mode & 07777, 0)))
 		rc = -1;
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
 
 /* Root: a new file there, likewise, open for writing. */
@@ -347,8 +345,7 @@ int priv_create(int dir, const char *name, mode_t mode, const struct stat *own)
 		close(fd);
 		fd = -1;
 	}
-	priv_lower();
-	return fd;
+	return lowered(fd);
 }
 
 /* Root: in --contain's /dev, vial's tmpfs: files to bind nodes on, pts/, shm/, links. */
@@ -393,8 +390,7 @@ int priv_state_mkdir(int dir, const char *name, mode_t mode)
 	rc = mkdirat(dir, name, mode);
 	if (rc == 0)	/* root's group too, not our egid */
 		rc = fchownat(dir, name, 0, 0, AT_SYMLINK_NOFOLLOW);
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
 
 /* Root: a record or lock in there (the directory itself: "."); made
@@ -411,8 +407,7 @@ int priv_state_open(int dir, const char *name, int flags)
 		close(fd);
 		fd = -1;
 	}
-	priv_lower();
-	return fd;
+	return lowered(fd);
 }
 
 /* Root: a record removed. */
@@ -492,8 +487,7 @@ int priv_loop_node(unsigned n)
 		rc = -1;
 	else if (rc && errno == EEXIST)
 		rc = 0;
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }
 
 /* Offset, size limit, autoclear; EAGAIN (Linux >= 5.0): dirty pages, again. */
@@ -579,6 +573,5 @@ int priv_loop_attach(const struct loopdev *ld, const struct image *img)
 	}
 	if (legacy)
 		rc = configure_legacy(ld, img);
-	priv_lower();
-	return rc;
+	return lowered(rc);
 }

@@ -154,7 +154,7 @@ void seal_maps(char uids[SEAL_MAP], char gids[SEAL_MAP])
 }
 
 /* Landlock's ABI on this kernel: 0 when there is none (off, or too old). */
-int seal_landlock_abi(void)
+static int seal_landlock_abi(void)
 {
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
 			   LANDLOCK_CREATE_RULESET_VERSION);
@@ -198,41 +198,36 @@ void seal_landlock(void)
  */
 int seal_binfmt_risky(char *buf, size_t n)
 {
-	_Alignas(struct dirent) char ents[4096];
 	char line[256];
 	struct dirent *d;
-	int dir = open("/proc/sys/fs/binfmt_misc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), len;
+	DIR *dir = opendir("/proc/sys/fs/binfmt_misc");
 	int found = 0, fd;
 	size_t used = 0;
 	FILE *f;
 
 	buf[0] = 0;
-	if (dir < 0 || !fd_has_entries(dir, ".")) {
-		if (dir >= 0)
-			close(dir);
+	if (!dir || !fd_has_entries(dirfd(dir), ".")) {
+		if (dir)
+			closedir(dir);
 		return -1;
 	}
-	while ((len = getdents(dir, (void *)ents, sizeof ents)) > 0)
-		for (int at = 0; at < len; at += d->d_reclen) {
-			d = (struct dirent *)(ents + at);
-			if (d->d_name[0] == '.' || !strcmp(d->d_name, "register") ||
-			    !strcmp(d->d_name, "status") ||
-			    (fd = openat(dir, d->d_name, O_RDONLY | O_CLOEXEC)) < 0)
-				continue;
-			if (!(f = fdopen(fd, "r"))) {
-				close(fd);
-				continue;
-			}
-			while (fgets(line, sizeof line, f))
-				if (!strncmp(line, "flags: ", 7) && strpbrk(line + 7, "OCF") &&
-				    used < n)
-					used += (size_t)snprintf(buf + used, n - used, "%s%s (%.*s)",
-								 found++ ? " " : "", d->d_name,
-								 (int)strcspn(line + 7, "\n"),
-								 line + 7);
-			fclose(f);
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.' || !strcmp(d->d_name, "register") ||
+		    !strcmp(d->d_name, "status") ||
+		    (fd = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		if (!(f = fdopen(fd, "r"))) {
+			close(fd);
+			continue;
 		}
-	close(dir);
+		while (fgets(line, sizeof line, f))
+			if (!strncmp(line, "flags: ", 7) && strpbrk(line + 7, "OCF") && used < n)
+				used += (size_t)snprintf(buf + used, n - used, "%s%s (%.*s)",
+							 found++ ? " " : "", d->d_name,
+							 (int)strcspn(line + 7, "\n"), line + 7);
+		fclose(f);
+	}
+	closedir(dir);
 	return found;
 }
 

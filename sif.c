@@ -76,7 +76,6 @@ static int header(const unsigned char *h, uint64_t filesize, struct sif *s)
 	if (!code_ok(h + 45))
 		return fail(s, "bad architecture code in the header");
 	memcpy(s->arch, h + 45, 3);
-	s->free = le64(h + 80);
 	s->descoff = le64(h + 96);
 	/* A bound, not a format rule: it keeps what vial reads small. */
 	if (total == 0 || total > SIF_MAX_DESC)

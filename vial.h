@@ -235,7 +235,6 @@ void image_open(struct image *img);
 void image_probe(struct image *img);
 void image_check_policy(const struct image *img);
 int image_mount(const struct image *img, const struct loopdev *ld, int at, const char *name);
-const char *image_fmt_name(enum fmt f);
 void image_inspect(const struct image *img);
 
 /* sif.c */
@@ -250,7 +249,7 @@ struct sif_desc {
 };
 struct sif {
 	char arch[3];			/* the header's primary architecture */
-	uint64_t free, descoff;
+	uint64_t descoff;
 	size_t total, nused;
 	struct sif_desc d[SIF_MAX_DESC];	/* the used descriptors */
 	int root;			/* index in d of the primary partition, or -1 */
@@ -333,7 +332,6 @@ long seal_sysctl(const char *path);
 void seal_host_check(const char *image);
 void seal_fds(void);
 __attribute__((noreturn)) void seal_refused(const char *image, int err);
-int seal_landlock_abi(void);
 void seal_landlock(void);
 int seal_print_config(void);
 int seal_binfmt_risky(char *buf, size_t n);
