@@ -83,17 +83,13 @@ static void shown_add(char *shown, size_t n, const char *name)
 static int step(int dir, const char *name, int want_dir, struct stat *st, const char *shown)
 {
 	struct statfs sf;
-	int fd, e;
+	int fd, e = 0;
 
 	if ((fd = priv_look(dir, name, 0)) < 0)
 		return refuse("%s: %s", shown, strerror(errno));
-	if (fstat(fd, st) || fstatfs(fd, &sf)) {
-		e = errno;
-		close(fd);
-		return refuse("%s: %s", shown, strerror(e));
-	}
-	e = 0;
-	if (S_ISLNK(st->st_mode))
+	if (fstat(fd, st) || fstatfs(fd, &sf))
+		e = refuse("%s: %s", shown, strerror(errno));
+	else if (S_ISLNK(st->st_mode))
 		e = refuse("a symlink in the path: %s", shown);
 	else if (want_dir && !S_ISDIR(st->st_mode))
 		e = refuse("%s is not a directory", shown);
