@@ -416,7 +416,7 @@ static int open_below(const char *pdir, const char *rel)
 {
 	char buf[PATH_MAX], shown[PATH_MAX], *name;
 	struct stat st;
-	int dir, fd, mnt;
+	int dir, fd, mnt, bad;
 
 	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
 		return refuse("the path is too long");
@@ -439,18 +439,16 @@ static int open_below(const char *pdir, const char *rel)
 		name = buf;
 	}
 	shown_add(shown, sizeof shown, name);
+	/* The step's fd is for the checks; the open itself is final_open's. */
 	fd = step(dir, name, 0, &st, shown);
-	if (fd >= 0 && ((!S_ISREG(st.st_mode) && refuse("%s is not a regular file", shown)) ||
-			safe_or_why(&st, shown) ||
-			(mnt_id(fd) != mnt &&
-			 refuse("%s is on another mount, below the protected directory", shown)) ||
-			!file_group_allows(&st, shown))) {
-		close(fd);
-		fd = -1;
-	}
 	if (fd >= 0) {
+		bad = (!S_ISREG(st.st_mode) && refuse("%s is not a regular file", shown)) ||
+		      safe_or_why(&st, shown) ||
+		      (mnt_id(fd) != mnt &&
+		       refuse("%s is on another mount, below the protected directory", shown)) ||
+		      !file_group_allows(&st, shown);
 		close(fd);
-		fd = final_open(dir, name, &st, shown);
+		fd = bad ? -1 : final_open(dir, name, &st, shown);
 	}
 	close(dir);
 	return fd;
