@@ -284,28 +284,25 @@ static void devs_open(const struct vendor *v)
 	closedir(d);
 }
 
-/* The host's cache, if root's: 0 and `c` filled, or -1 (said with -v). */
-static int cache_open(struct ldcache *c)
+/* The host's cache, if root's; else one without entries (why said with -v). */
+static void cache_open(struct ldcache *c)
 {
 	int fd = open(LD_SO_CACHE, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int rc = -1;
 
+	*c = (struct ldcache){ .buf = NULL };
 	if (fd < 0) {
 		debug("cannot open %s: %s", LD_SO_CACHE, strerror(errno));
-		return -1;
+		return;
 	}
-	if (trusted(fd, LD_SO_CACHE, LIB)) {
-		rc = ldcache_read(fd, ldcache_host_flags, c);
-		if (rc)
-			debug("%s: %s", LD_SO_CACHE, c->err);
-	}
+	/* a cache ldcache_read refuses is left without entries */
+	if (trusted(fd, LD_SO_CACHE, LIB) && ldcache_read(fd, ldcache_host_flags, c))
+		debug("%s: %s", LD_SO_CACHE, c->err);
 	close(fd);
-	return rc;
 }
 
 static void vendor_open(const struct vendor *v, const struct ldcache *c, const struct launch *l)
 {
-	size_t libs = c ? libs_open(v, c) : 0;
+	size_t libs = libs_open(v, c);
 
 	/* As Apptainer: the command still runs, the missing driver said
 	 * once (unless -q: a job that asks for --nv everywhere). */
@@ -329,19 +326,16 @@ void gpu_open(const struct launch *l)
 		policy.n_rocm_libs, policy.n_rocm_bins, rocm_dev,
 	};
 	struct ldcache c;
-	int ok;
 
 	if (!l->nv && !l->rocm)
 		return;
-	ok = cache_open(&c) == 0;
-	if (ok)
-		dirs_note(&c);
+	cache_open(&c);
+	dirs_note(&c);
 	if (l->nv)
-		vendor_open(&nv, ok ? &c : NULL, l);
+		vendor_open(&nv, &c, l);
 	if (l->rocm)
-		vendor_open(&rocm, ok ? &c : NULL, l);
-	if (ok)
-		ldcache_free(&c);
+		vendor_open(&rocm, &c, l);
+	ldcache_free(&c);
 }
 
 /* After the user's binds: what gpu_open found, bound by fd. */

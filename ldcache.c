@@ -199,8 +199,7 @@ int ldcache_read(int fd, int32_t flags, struct ldcache *c)
 	       (r = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got)) > 0)
 		got += (size_t)r;
 	if (ldcache_parse(buf, got, flags, c)) {
-		free(buf);
-		c->buf = NULL;
+		ldcache_free(c);	/* c->buf is buf */
 		return -1;
 	}
 	return 0;
