@@ -242,9 +242,9 @@ static size_t libs_open(const struct vendor *v, const struct ldcache *c)
 static void bins_open(const struct vendor *v)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
-	int fd = -1;
 
 	for (size_t i = 0; i < v->nbins; i++) {
+		int fd = -1;
 		snprintf(dst, sizeof dst, "/usr/bin/%s", v->bins[i]);
 		for (size_t d = 0; d < policy.n_gpu_bin_dirs && fd < 0; d++) {
 			snprintf(src, sizeof src, "%s/%s", policy.gpu_bin_dirs[d], v->bins[i]);
@@ -254,7 +254,6 @@ static void bins_open(const struct vendor *v)
 			keep(fd, BIN, v->opt, src, dst);
 		else if (fd >= 0)
 			close(fd);
-		fd = -1;
 	}
 }
 
