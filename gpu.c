@@ -344,7 +344,7 @@ void gpu_bind(int root)
 
 	for (size_t i = 0; i < nfiles; i++) {
 		const struct file *f = &files[i];
-		if (f->kind == BIN && bind_exists(root, f->dst))
+		if (f->kind == BIN && bind_exists(root, f->dst, O_NOFOLLOW))
 			debug("%s: not binding %s: the image has %s", f->opt, f->src, f->dst);
 		/* a device's place in a --contain /dev is made as for any
 		 * mount point: only in vial's own tmpfs (not in a tmpfs of the

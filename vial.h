@@ -306,7 +306,7 @@ void bind_tmp(int root, struct launch *l);
 void bind_caller(int root, struct launch *l);
 void bind_chdir(const struct launch *l, const char *home);
 int bind_host(int root, int src, const char *dst, unsigned long flags, int optional);
-int bind_exists(int root, const char *path);
+int bind_exists(int root, const char *path, int flags);
 void bind_fs(int root, const char *type, const char *dst, unsigned long flags, const char *data);
 
 /* mnt.c */
