@@ -223,18 +223,17 @@ static void host_open(struct launch *l, struct host *h)
  */
 static void unstage(int dir, const char *name, const char *rel, const char *dst)
 {
-	int fd, rc = -1;
+	int top, fd, rc = -1;
 
 	/*
 	 * As root: the stage is 0700, and `rel` names directories that
-	 * only root can write (stage() checked them).
+	 * only root can write (stage() checked them). An empty `rel`: the
+	 * bind's own top (mnt_walk opens its ".").
 	 */
-	fd = priv_look(dir, name, 0);
-	if (fd >= 0 && *rel) {
-		int top = fd;
-		fd = mnt_walk(top, rel, 1);
+	top = priv_look(dir, name, 0);
+	fd = top < 0 ? -1 : mnt_walk(top, rel, 1);
+	if (top >= 0)
 		close(top);
-	}
 	if (fd < 0 || ((rc = priv_detach(fd)) && errno == EXDEV))
 		die("bind %s: cannot find vial's staging area in it to hide it", dst);
 	if (rc)
