@@ -56,8 +56,7 @@ const int32_t ldcache_host_flags = 0x0903;
 const int32_t ldcache_host_flags = -1;	/* unknown: no entry matches */
 #endif
 
-static int fail(struct ldcache *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(struct ldcache *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct ldcache *c, const char *fmt, ...)
 {
 	va_list ap;
 
