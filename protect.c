@@ -47,13 +47,8 @@ const char *protect_why(void)
 	return why;
 }
 
-/* Root-owned and not writable by group or other: only root can change it. */
-static int safe(const struct stat *st)
-{
-	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
-}
-
-/* safe(), or -1 saying why `what` is not. */
+/* Root-owned and not writable by group or other (only root can change
+ * it): 0, or -1 saying why `what` is not. */
 static int safe_or_why(const struct stat *st, const char *what)
 {
 	if (st->st_uid != 0)
@@ -403,8 +398,9 @@ static int final_open(int dir, const char *name, const struct stat *want, const 
 
 	if (fd < 0)
 		return refuse("%s: the privileged open failed: %s", shown, strerror(errno));
+	/* (safe_or_why's reason, if any, gives way to this one) */
 	if (fstat(fd, &st) || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
-	    !S_ISREG(st.st_mode) || !safe(&st)) {
+	    !S_ISREG(st.st_mode) || safe_or_why(&st, shown)) {
 		close(fd);
 		return refuse("%s changed while it was opened", shown);
 	}
