@@ -126,18 +126,15 @@ static int keep(int fd, enum kind k, const char *opt, const char *src, const cha
 	return 1;
 }
 
-/* Note the directory `path` names (its dirname), as (dev, ino), once. */
-static void dir_note(const char *path)
+/* Note the directory that `path`'s first n bytes name (0: "/"), as (dev, ino), once. */
+static void dir_note(const char *path, size_t n)
 {
 	char d[PATH_MAX];
 	struct stat st;
-	const char *slash = strrchr(path, '/');
-	size_t n = slash && slash > path ? (size_t)(slash - path) : 1;
 
 	if (n >= sizeof d || ndirs == LEN(dirs))
 		return;
-	memcpy(d, path, n);
-	d[n] = 0;
+	snprintf(d, sizeof d, "%.*s", n ? (int)n : 1, path);
 	if (stat(d, &st) || !S_ISDIR(st.st_mode))
 		return;
 	for (size_t i = 0; i < ndirs; i++)
@@ -160,7 +157,7 @@ static void dirs_note(const struct ldcache *c)
 		/* entries come sorted by name: most neighbours share a directory */
 		if (last && n == lastn && !strncmp(path, last, n))
 			continue;
-		dir_note(path);
+		dir_note(path, n);
 		last = path;
 		lastn = n;
 	}
