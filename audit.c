@@ -67,13 +67,10 @@ static void put_argv(struct line *l, char **argv, size_t max)
 {
 	size_t start = l->len;
 
-	for (int i = 0; argv[i]; i++) {
-		size_t used = l->len - start;
-
-		if ((i && !put(l, " ", max - used, RAW)) ||
+	for (int i = 0; argv[i]; i++)
+		if ((i && !put(l, " ", max - (l->len - start), RAW)) ||
 		    !put(l, argv[i], max - (l->len - start), ESC_SPACE))
 			return;
-	}
 }
 
 /*

@@ -223,18 +223,17 @@ static void host_open(struct launch *l, struct host *h)
  */
 static void unstage(int dir, const char *name, const char *rel, const char *dst)
 {
-	int fd, rc = -1;
+	int top, fd, rc = -1;
 
 	/*
 	 * As root: the stage is 0700, and `rel` names directories that
-	 * only root can write (stage() checked them).
+	 * only root can write (stage() checked them). An empty `rel`: the
+	 * bind's own top (mnt_walk opens its ".").
 	 */
-	fd = priv_look(dir, name, 0);
-	if (fd >= 0 && *rel) {
-		int top = fd;
-		fd = mnt_walk(top, rel, 1);
+	top = priv_look(dir, name, 0);
+	fd = top < 0 ? -1 : mnt_walk(top, rel, 1);
+	if (top >= 0)
 		close(top);
-	}
 	if (fd < 0 || ((rc = priv_detach(fd)) && errno == EXDEV))
 		die("bind %s: cannot find vial's staging area in it to hide it", dst);
 	if (rc)
@@ -293,12 +292,13 @@ int bind_host(int root, int src, const char *dst, unsigned long flags, int optio
 	return bind_fd(root, src, dst, flags, optional ? BIND_OPTIONAL : 0);
 }
 
-/* For gpu.c: is there anything at `path` in the container (a symlink too)? */
-int bind_exists(int root, const char *path)
+/* Is there anything at `path` in the container? With O_NOFOLLOW in
+ * `flags` a symlink counts too (gpu.c), else what it leads to. */
+int bind_exists(int root, const char *path, int flags)
 {
 	char name[NAME_MAX + 1];
 	int dir = resolve(root, path, name, 0);
-	int fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_CLOEXEC | flags);
 
 	if (dir >= 0)
 		close(dir);
@@ -335,8 +335,6 @@ static int under(const char *path, const char *dir)
 static void bind_cwd(int root, struct launch *l, struct host *h)
 {
 	const char *c = l->cwd;
-	char name[NAME_MAX + 1];
-	int dir, fd;
 
 	if (h->cwd < 0 || (l->no_mount & NM_CWD) || !strcmp(c, "/") || under(c, "/tmp") ||
 	    under(c, "/var/tmp") || (h->home >= 0 && under(c, h->home_dst)))
@@ -344,16 +342,10 @@ static void bind_cwd(int root, struct launch *l, struct host *h)
 	for (size_t i = 0; i < l->nbinds; i++)
 		if (under(c, l->binds[i].dst))
 			return;
-	dir = resolve(root, c, name, 0);
-	fd = dir < 0 ? -1 : openat(dir, name, O_PATH | O_CLOEXEC);
-	if (dir >= 0)
-		close(dir);
-	if (fd >= 0) {
+	if (bind_exists(root, c, 0))
 		debug("not binding %s: the image has it", c);
-		close(fd);
-		return;
-	}
-	bind_fd(root, h->cwd, c, wflags, BIND_OPTIONAL | BIND_CALLER);
+	else
+		bind_fd(root, h->cwd, c, wflags, BIND_OPTIONAL | BIND_CALLER);
 }
 
 /* As the caller: --pwd, else the working directory, else `home`, else /, said aloud. */

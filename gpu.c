@@ -126,18 +126,15 @@ static int keep(int fd, enum kind k, const char *opt, const char *src, const cha
 	return 1;
 }
 
-/* Note the directory `path` names (its dirname), as (dev, ino), once. */
-static void dir_note(const char *path)
+/* Note the directory that `path`'s first n bytes name (0: "/"), as (dev, ino), once. */
+static void dir_note(const char *path, size_t n)
 {
 	char d[PATH_MAX];
 	struct stat st;
-	const char *slash = strrchr(path, '/');
-	size_t n = slash && slash > path ? (size_t)(slash - path) : 1;
 
 	if (n >= sizeof d || ndirs == LEN(dirs))
 		return;
-	memcpy(d, path, n);
-	d[n] = 0;
+	snprintf(d, sizeof d, "%.*s", n ? (int)n : 1, path);
 	if (stat(d, &st) || !S_ISDIR(st.st_mode))
 		return;
 	for (size_t i = 0; i < ndirs; i++)
@@ -160,7 +157,7 @@ static void dirs_note(const struct ldcache *c)
 		/* entries come sorted by name: most neighbours share a directory */
 		if (last && n == lastn && !strncmp(path, last, n))
 			continue;
-		dir_note(path);
+		dir_note(path, n);
 		last = path;
 		lastn = n;
 	}
@@ -242,9 +239,9 @@ static size_t libs_open(const struct vendor *v, const struct ldcache *c)
 static void bins_open(const struct vendor *v)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
-	int fd = -1;
 
 	for (size_t i = 0; i < v->nbins; i++) {
+		int fd = -1;
 		snprintf(dst, sizeof dst, "/usr/bin/%s", v->bins[i]);
 		for (size_t d = 0; d < policy.n_gpu_bin_dirs && fd < 0; d++) {
 			snprintf(src, sizeof src, "%s/%s", policy.gpu_bin_dirs[d], v->bins[i]);
@@ -254,7 +251,6 @@ static void bins_open(const struct vendor *v)
 			keep(fd, BIN, v->opt, src, dst);
 		else if (fd >= 0)
 			close(fd);
-		fd = -1;
 	}
 }
 
@@ -284,28 +280,25 @@ static void devs_open(const struct vendor *v)
 	closedir(d);
 }
 
-/* The host's cache, if root's: 0 and `c` filled, or -1 (said with -v). */
-static int cache_open(struct ldcache *c)
+/* The host's cache, if root's; else one without entries (why said with -v). */
+static void cache_open(struct ldcache *c)
 {
 	int fd = open(LD_SO_CACHE, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int rc = -1;
 
+	*c = (struct ldcache){ .buf = NULL };
 	if (fd < 0) {
 		debug("cannot open %s: %s", LD_SO_CACHE, strerror(errno));
-		return -1;
+		return;
 	}
-	if (trusted(fd, LD_SO_CACHE, LIB)) {
-		rc = ldcache_read(fd, ldcache_host_flags, c);
-		if (rc)
-			debug("%s: %s", LD_SO_CACHE, c->err);
-	}
+	/* a cache ldcache_read refuses is left without entries */
+	if (trusted(fd, LD_SO_CACHE, LIB) && ldcache_read(fd, ldcache_host_flags, c))
+		debug("%s: %s", LD_SO_CACHE, c->err);
 	close(fd);
-	return rc;
 }
 
 static void vendor_open(const struct vendor *v, const struct ldcache *c, const struct launch *l)
 {
-	size_t libs = c ? libs_open(v, c) : 0;
+	size_t libs = libs_open(v, c);
 
 	/* As Apptainer: the command still runs, the missing driver said
 	 * once (unless -q: a job that asks for --nv everywhere). */
@@ -329,19 +322,16 @@ void gpu_open(const struct launch *l)
 		policy.n_rocm_libs, policy.n_rocm_bins, rocm_dev,
 	};
 	struct ldcache c;
-	int ok;
 
 	if (!l->nv && !l->rocm)
 		return;
-	ok = cache_open(&c) == 0;
-	if (ok)
-		dirs_note(&c);
+	cache_open(&c);
+	dirs_note(&c);
 	if (l->nv)
-		vendor_open(&nv, ok ? &c : NULL, l);
+		vendor_open(&nv, &c, l);
 	if (l->rocm)
-		vendor_open(&rocm, ok ? &c : NULL, l);
-	if (ok)
-		ldcache_free(&c);
+		vendor_open(&rocm, &c, l);
+	ldcache_free(&c);
 }
 
 /* After the user's binds: what gpu_open found, bound by fd. */
@@ -351,7 +341,7 @@ void gpu_bind(int root)
 
 	for (size_t i = 0; i < nfiles; i++) {
 		const struct file *f = &files[i];
-		if (f->kind == BIN && bind_exists(root, f->dst))
+		if (f->kind == BIN && bind_exists(root, f->dst, O_NOFOLLOW))
 			debug("%s: not binding %s: the image has %s", f->opt, f->src, f->dst);
 		/* a device's place in a --contain /dev is made as for any
 		 * mount point: only in vial's own tmpfs (not in a tmpfs of the

@@ -56,8 +56,7 @@ const int32_t ldcache_host_flags = 0x0903;
 const int32_t ldcache_host_flags = -1;	/* unknown: no entry matches */
 #endif
 
-static int fail(struct ldcache *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(struct ldcache *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct ldcache *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -199,8 +198,7 @@ int ldcache_read(int fd, int32_t flags, struct ldcache *c)
 	       (r = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got)) > 0)
 		got += (size_t)r;
 	if (ldcache_parse(buf, got, flags, c)) {
-		free(buf);
-		c->buf = NULL;
+		ldcache_free(c);	/* c->buf is buf */
 		return -1;
 	}
 	return 0;

@@ -11,6 +11,12 @@
 
 #include "vial.h"
 
+struct mount_entry {
+	int id, parent;
+	char *point, *opts, *type, *super;	/* mount point (unescaped), options, fs type,
+						   the file system's own options */
+};
+
 /*
  * The mount an fd lies on, from /proc/self/fdinfo (every kernel vial
  * supports): unlike st_dev it also tells a bind mount of the same file
@@ -96,7 +102,7 @@ static int entry(char *line, struct mount_entry *e)
 }
 
 /* Every mount of this namespace, in the table's order. */
-size_t mnt_table(struct mount_entry **out)
+static size_t mnt_table(struct mount_entry **out)
 {
 	char *buf = table_read(), *line, *save = NULL;
 	struct mount_entry *v = NULL, e;

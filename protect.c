@@ -47,13 +47,8 @@ const char *protect_why(void)
 	return why;
 }
 
-/* Root-owned and not writable by group or other: only root can change it. */
-static int safe(const struct stat *st)
-{
-	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
-}
-
-/* safe(), or -1 saying why `what` is not. */
+/* Root-owned and not writable by group or other (only root can change
+ * it): 0, or -1 saying why `what` is not. */
 static int safe_or_why(const struct stat *st, const char *what)
 {
 	if (st->st_uid != 0)
@@ -83,17 +78,13 @@ static void shown_add(char *shown, size_t n, const char *name)
 static int step(int dir, const char *name, int want_dir, struct stat *st, const char *shown)
 {
 	struct statfs sf;
-	int fd, e;
+	int fd, e = 0;
 
 	if ((fd = priv_look(dir, name, 0)) < 0)
 		return refuse("%s: %s", shown, strerror(errno));
-	if (fstat(fd, st) || fstatfs(fd, &sf)) {
-		e = errno;
-		close(fd);
-		return refuse("%s: %s", shown, strerror(e));
-	}
-	e = 0;
-	if (S_ISLNK(st->st_mode))
+	if (fstat(fd, st) || fstatfs(fd, &sf))
+		e = refuse("%s: %s", shown, strerror(errno));
+	else if (S_ISLNK(st->st_mode))
 		e = refuse("a symlink in the path: %s", shown);
 	else if (want_dir && !S_ISDIR(st->st_mode))
 		e = refuse("%s is not a directory", shown);
@@ -407,8 +398,9 @@ static int final_open(int dir, const char *name, const struct stat *want, const 
 
 	if (fd < 0)
 		return refuse("%s: the privileged open failed: %s", shown, strerror(errno));
+	/* (safe_or_why's reason, if any, gives way to this one) */
 	if (fstat(fd, &st) || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
-	    !S_ISREG(st.st_mode) || !safe(&st)) {
+	    !S_ISREG(st.st_mode) || safe_or_why(&st, shown)) {
 		close(fd);
 		return refuse("%s changed while it was opened", shown);
 	}
@@ -420,7 +412,7 @@ static int open_below(const char *pdir, const char *rel)
 {
 	char buf[PATH_MAX], shown[PATH_MAX], *name;
 	struct stat st;
-	int dir, fd, mnt;
+	int dir, fd, mnt, bad;
 
 	if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf)
 		return refuse("the path is too long");
@@ -443,18 +435,16 @@ static int open_below(const char *pdir, const char *rel)
 		name = buf;
 	}
 	shown_add(shown, sizeof shown, name);
+	/* The step's fd is for the checks; the open itself is final_open's. */
 	fd = step(dir, name, 0, &st, shown);
-	if (fd >= 0 && ((!S_ISREG(st.st_mode) && refuse("%s is not a regular file", shown)) ||
-			safe_or_why(&st, shown) ||
-			(mnt_id(fd) != mnt &&
-			 refuse("%s is on another mount, below the protected directory", shown)) ||
-			!file_group_allows(&st, shown))) {
-		close(fd);
-		fd = -1;
-	}
 	if (fd >= 0) {
+		bad = (!S_ISREG(st.st_mode) && refuse("%s is not a regular file", shown)) ||
+		      safe_or_why(&st, shown) ||
+		      (mnt_id(fd) != mnt &&
+		       refuse("%s is on another mount, below the protected directory", shown)) ||
+		      !file_group_allows(&st, shown);
 		close(fd);
-		fd = final_open(dir, name, &st, shown);
+		fd = bad ? -1 : final_open(dir, name, &st, shown);
 	}
 	close(dir);
 	return fd;

@@ -305,17 +305,11 @@ void bind_tmp(int root, struct launch *l);
 void bind_caller(int root, struct launch *l);
 void bind_chdir(const struct launch *l, const char *home);
 int bind_host(int root, int src, const char *dst, unsigned long flags, int optional);
-int bind_exists(int root, const char *path);
+int bind_exists(int root, const char *path, int flags);
 void bind_fs(int root, const char *type, const char *dst, unsigned long flags, const char *data);
 
 /* mnt.c */
-struct mount_entry {
-	int id, parent;
-	char *point, *opts, *type, *super;	/* mount point (unescaped), options, fs type,
-						   the file system's own options */
-};
 int mnt_id(int fd);
-size_t mnt_table(struct mount_entry **t);
 int mnt_has_children(int id);
 int mnt_walk(int top, const char *rel, int root);
 int mnt_owner_chosen(int fd);
