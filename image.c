@@ -23,7 +23,7 @@ static const struct {
 	{ FMT_DIR, "directory", NULL, NULL },
 };
 
-static const char *image_fmt_name(enum fmt f)
+const char *image_fmt_name(enum fmt f)
 {
 	for (size_t i = 0; i < LEN(fmts); i++)
 		if (fmts[i].fmt == f)

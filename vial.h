@@ -235,6 +235,7 @@ void image_open(struct image *img);
 void image_probe(struct image *img);
 void image_check_policy(const struct image *img);
 int image_mount(const struct image *img, const struct loopdev *ld, int at, const char *name);
+const char *image_fmt_name(enum fmt f);
 void image_inspect(const struct image *img);
 
 /* sif.c */
