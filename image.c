@@ -210,7 +210,6 @@ static enum fmt sif_locate(struct image *img)
 void image_probe(struct image *img)
 {
 	enum fmt want = FMT_NONE;
-	enum wrap w;
 
 	if (S_ISDIR(img->st.st_mode)) {
 		img->fmt = FMT_DIR;
@@ -218,12 +217,17 @@ void image_probe(struct image *img)
 	}
 	if (img->st.st_size == 0)
 		die("%s: empty file, not an image", img->path);
-	w = wrap_of(img, &img->offset);
-	if (w == W_SIF)
+	switch (wrap_of(img, &img->offset)) {
+	case W_SIF:
 		want = sif_locate(img);
-	else if (w == W_LEGACY)
+		break;
+	case W_LEGACY:
 		debug("%s: Singularity 2.x image, file system at %llu", img->path,
 		      (unsigned long long)img->offset);
+		break;
+	case W_PLAIN:
+		break;
+	}
 	img->fmt = probe_fs(img);
 	if (want && img->fmt != want)
 		die("%s: SIF: the primary partition says %s but holds %s", img->path,
