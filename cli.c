@@ -83,11 +83,14 @@ static int opt_long(struct launch *l, int scope, char **argv)
 	return eq ? 1 : 2;
 }
 
-/* -abc, -Bsrc, -B src, -B=src: as Go's pflag reads short options */
-static int opt_short(struct launch *l, int scope, char **argv)
+/* One option: --name[=value]; or -abc, -Bsrc, -B src, -B=src, as Go's
+ * pflag reads short options. How many arguments it took. */
+static int opt_one(struct launch *l, int scope, char **argv)
 {
 	char bad[3] = "-";
 
+	if (argv[0][1] == '-')
+		return opt_long(l, scope, argv);
 	for (char *c = argv[0] + 1; *c; c++) {
 		const struct opt *o = find(scope, NULL, 0, *c);
 		if (!o) {
@@ -106,13 +109,6 @@ static int opt_short(struct launch *l, int scope, char **argv)
 		return 2;
 	}
 	return 1;
-}
-
-static int opt_one(struct launch *l, int scope, char **argv)
-{
-	if (argv[0][1] == '-')
-		return opt_long(l, scope, argv);
-	return opt_short(l, scope, argv);
 }
 
 /*
@@ -194,6 +190,7 @@ static const struct verb {
 /* Singularity's and Apptainer's other verbs: one line each, saying why not. */
 #define BUILD_ELSEWHERE "build images where Apptainer is installed"
 #define LOCAL_ONLY "vial runs local image files only; pull images where Apptainer is installed"
+#define NO_SIGNING "vial neither signs nor verifies images"
 static const struct { const char *name, *why; } not_here[] = {
 	{ "build", BUILD_ELSEWHERE }, { "bootstrap", BUILD_ELSEWHERE },
 	{ "create", BUILD_ELSEWHERE }, { "import", BUILD_ELSEWHERE },
@@ -202,10 +199,8 @@ static const struct { const char *name, *why; } not_here[] = {
 	{ "image.expand", BUILD_ELSEWHERE }, { "pull", LOCAL_ONLY }, { "push", LOCAL_ONLY },
 	{ "search", LOCAL_ONLY }, { "delete", LOCAL_ONLY }, { "remote", LOCAL_ONLY },
 	{ "cache", "vial keeps no image cache" },
-	{ "sign", "vial neither signs nor verifies images" },
-	{ "verify", "vial neither signs nor verifies images" },
-	{ "key", "vial neither signs nor verifies images" },
-	{ "keys", "vial neither signs nor verifies images" },
+	{ "sign", NO_SIGNING }, { "verify", NO_SIGNING }, { "key", NO_SIGNING },
+	{ "keys", NO_SIGNING },
 	{ "test", "run the image's test script with exec IMAGE /.singularity.d/test" },
 	{ "apps", "vial runs no SCIF apps" }, { "oci", "vial runs no OCI bundles" },
 	{ "overlay", "vial mounts no overlay images (see --writable-tmpfs)" },

@@ -21,10 +21,8 @@ static void vmsg(const char *fmt, va_list ap, int err, const char *what)
 	char buf[1024];
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
-	if (err)
-		dprintf(2, "%s: %s%s: %s\n", progname, what, buf, strerror(err));
-	else
-		dprintf(2, "%s: %s%s\n", progname, what, buf);
+	dprintf(2, "%s: %s%s%s%s\n", progname, what, buf, err ? ": " : "",
+		err ? strerror(err) : "");
 }
 
 _Noreturn void die(const char *fmt, ...)

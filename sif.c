@@ -39,8 +39,7 @@ const char sif_host_arch[] = "12";
 const char sif_host_arch[] = "00";	/* unknown: every SIF is refused */
 #endif
 
-static int fail(struct sif *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(struct sif *s, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct sif *s, const char *fmt, ...)
 {
 	va_list ap;
 

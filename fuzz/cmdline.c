@@ -429,7 +429,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	    (strcmp(l.verb, "exec") && strcmp(l.verb, "run") && strcmp(l.verb, "shell")))
 		goto done;	/* no verb (the usage), --help, verbs that run nothing */
 	if (!l.img.path)
-		goto done;	/* launch() refuses it first */
+		goto done;	/* cli_parse refuses it first */
 	choose_command(&l);
 	fuzz_disarm();
 	check_launch(&l, argv, argc);
