@@ -201,17 +201,15 @@ int seal_binfmt_risky(char *buf, size_t n)
 	char line[256];
 	struct dirent *d;
 	DIR *dir = opendir("/proc/sys/fs/binfmt_misc");
-	int found = 0, fd;
+	int found = 0, mounted = 0, fd;
 	size_t used = 0;
 	FILE *f;
 
 	buf[0] = 0;
-	if (!dir || !fd_has_entries(dirfd(dir), ".")) {
-		if (dir)
-			closedir(dir);
+	if (!dir)
 		return -1;
-	}
 	while ((d = readdir(dir))) {
+		mounted |= d->d_name[0] != '.';	/* unmounted, it is an empty directory */
 		if (d->d_name[0] == '.' || !strcmp(d->d_name, "register") ||
 		    !strcmp(d->d_name, "status") ||
 		    (fd = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC)) < 0)
@@ -228,7 +226,7 @@ int seal_binfmt_risky(char *buf, size_t n)
 		fclose(f);
 	}
 	closedir(dir);
-	return found;
+	return mounted ? found : -1;
 }
 
 static void print_binfmt(void)
